@@ -70,3 +70,9 @@ impl LogIndex {
         LogIndex(self.0.saturating_sub(1))
     }
 }
+
+integer_id!(
+    /// A message or room event. Time-ordered: see [`crate::message_id`] for its layout.
+    /// Sent to JSON clients as a decimal string, since JavaScript numbers lose precision past 2^53.
+    MessageId(u64)
+);

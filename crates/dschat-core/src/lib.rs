@@ -9,4 +9,8 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for where each core is driven from.
 
+pub mod chat;
+pub mod clock;
 pub mod ids;
+pub mod message_id;
+pub mod state_machine;

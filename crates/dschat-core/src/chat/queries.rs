@@ -1,0 +1,259 @@
+//! The read side of [`ChatState`]: lookups, history pages, feeds, unread counts.
+//! Nothing here changes the state, so front ends call it under a shared lock.
+
+use super::command::Timeline;
+use super::model::{
+    Author, EventView, EventViewKind, MessageRecord, MessageView, Room, StoredEvent,
+    StoredEventKind, TimelineLog, User,
+};
+use super::state::ChatState;
+use super::validate;
+use crate::ids::{MessageId, RoomId, UserId};
+
+/// Unread counts stop counting here; front ends show "10000+".
+pub const MAX_UNREAD_COUNTED: u64 = 10_000;
+
+/// Which page of a history to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    /// The newest messages.
+    Newest,
+    /// The messages just before this id (scrolling up).
+    Before(MessageId),
+    /// The messages just after this id.
+    After(MessageId),
+}
+
+impl ChatState {
+    /// The account with this nickname (case-insensitive).
+    pub fn user_by_nickname(&self, nickname: &str) -> Option<&User> {
+        let id = self.nicknames.get(&validate::name_key(nickname))?;
+        self.users.get(id)
+    }
+
+    /// The account with this id.
+    pub fn user_by_id(&self, user: UserId) -> Option<&User> {
+        self.users.get(&user)
+    }
+
+    /// Number of accounts.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whose bearer token has this hash, if it is known and not expired at `now_unix_ms`.
+    pub fn authenticate(&self, token_hash: &[u8; 32], now_unix_ms: u64) -> Option<UserId> {
+        let record = self.tokens.get(token_hash)?;
+        (record.expires_unix_ms > now_unix_ms).then_some(record.user)
+    }
+
+    /// The room with this name (case-insensitive).
+    pub fn room_by_name(&self, name: &str) -> Option<&Room> {
+        self.rooms
+            .get(self.room_names.get(&validate::name_key(name))?)
+    }
+
+    /// The room with this id.
+    pub fn room(&self, room: RoomId) -> Option<&Room> {
+        self.rooms.get(&room)
+    }
+
+    /// Every room, in id order.
+    pub fn rooms(&self) -> impl Iterator<Item = &Room> {
+        self.rooms.values()
+    }
+
+    /// The users `user` has a private conversation with, in id order.
+    pub fn direct_partners(&self, user: UserId) -> Vec<UserId> {
+        self.direct
+            .keys()
+            .filter_map(|&(a, b)| match (a == user, b == user) {
+                (true, _) => Some(b),
+                (_, true) => Some(a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn log(&self, timeline: Timeline) -> Option<&TimelineLog> {
+        match timeline {
+            Timeline::Room(room) => self.rooms.get(&room).map(|room| &room.log),
+            Timeline::Direct(a, b) => self.direct.get(&(a, b)),
+        }
+    }
+
+    /// A page of at most `limit` messages of `timeline`, oldest first.
+    pub fn history(&self, timeline: Timeline, page: Page, limit: usize) -> Vec<MessageView> {
+        let Some(log) = self.log(timeline) else {
+            return Vec::new();
+        };
+        let view =
+            |(id, record): (&MessageId, &MessageRecord)| self.message_view(timeline, *id, record);
+        match page {
+            Page::Newest => log
+                .messages
+                .iter()
+                .rev()
+                .take(limit)
+                .map(view)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect(),
+            Page::Before(before) => {
+                let older: Vec<_> = log
+                    .messages
+                    .range(..before)
+                    .rev()
+                    .take(limit)
+                    .map(view)
+                    .collect();
+                older.into_iter().rev().collect()
+            }
+            Page::After(after) => log
+                .messages
+                .range(MessageId(after.0.saturating_add(1))..)
+                .take(limit)
+                .map(view)
+                .collect(),
+        }
+    }
+
+    /// One message as it stands now.
+    pub fn message(&self, timeline: Timeline, id: MessageId) -> Option<MessageView> {
+        let record = self.log(timeline)?.messages.get(&id)?;
+        Some(self.message_view(timeline, id, record))
+    }
+
+    /// Events of the given timelines with id greater than `after`, merged in id order, at
+    /// most `limit` of them. Since ids follow the log, one cursor covers every timeline.
+    pub fn events_after(
+        &self,
+        timelines: &[Timeline],
+        after: MessageId,
+        limit: usize,
+    ) -> Vec<EventView> {
+        let mut merged: Vec<(Timeline, &StoredEvent)> = Vec::new();
+        for &timeline in timelines {
+            if let Some(log) = self.log(timeline) {
+                merged.extend(
+                    log.events_after(after, limit)
+                        .iter()
+                        .map(|event| (timeline, event)),
+                );
+            }
+        }
+        merged.sort_by_key(|(_, event)| event.id);
+        merged.truncate(limit);
+        merged
+            .into_iter()
+            .map(|(timeline, event)| self.event_view(timeline, event))
+            .collect()
+    }
+
+    /// How many messages by others, not deleted, follow `user`'s read marker in `room`
+    /// (at most [`MAX_UNREAD_COUNTED`]).
+    pub fn unread_count(&self, user: UserId, room: RoomId) -> u64 {
+        let Some(room_entry) = self.rooms.get(&room) else {
+            return 0;
+        };
+        let marker = self.read_marker(user, room);
+        let unread = room_entry
+            .log
+            .messages
+            .range(MessageId(marker.0.saturating_add(1))..)
+            .filter(|(_, message)| !message.deleted && message.author != Author::User(user))
+            .take(MAX_UNREAD_COUNTED as usize)
+            .count();
+        unread as u64
+    }
+
+    /// `user`'s read marker in `room` (0 if never set).
+    pub fn read_marker(&self, user: UserId, room: RoomId) -> MessageId {
+        self.read_markers
+            .get(&(user, room))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Every message of every timeline (for rebuilding a search index).
+    pub fn all_messages(&self) -> impl Iterator<Item = MessageView> + '_ {
+        let rooms = self
+            .rooms
+            .values()
+            .map(|room| (Timeline::Room(room.id), &room.log));
+        let direct = self
+            .direct
+            .iter()
+            .map(|(&(a, b), log)| (Timeline::Direct(a, b), log));
+        rooms.chain(direct).flat_map(move |(timeline, log)| {
+            log.messages
+                .iter()
+                .map(move |(id, record)| self.message_view(timeline, *id, record))
+        })
+    }
+
+    /// A nickname for display; a placeholder for an unknown id (never happens for stored ids).
+    pub fn nickname(&self, user: UserId) -> String {
+        self.users
+            .get(&user)
+            .map_or_else(|| format!("user-{user}"), |user| user.nickname.clone())
+    }
+
+    fn message_view(
+        &self,
+        timeline: Timeline,
+        id: MessageId,
+        record: &MessageRecord,
+    ) -> MessageView {
+        let (author_id, author_name, author_email) = match &record.author {
+            Author::User(user) => (Some(*user), self.nickname(*user), String::new()),
+            Author::Guest { name, email } => (None, name.clone(), email.clone()),
+        };
+        MessageView {
+            id,
+            timeline,
+            author_id,
+            author_name,
+            author_email,
+            body: record.body.clone(),
+            time: record.time,
+            edited: record.edited,
+            deleted: record.deleted,
+        }
+    }
+
+    /// Resolves a stored event into what feeds deliver.
+    pub fn event_view(&self, timeline: Timeline, event: &StoredEvent) -> EventView {
+        let kind = match &event.kind {
+            StoredEventKind::Posted => {
+                let record = &self
+                    .log(timeline)
+                    .expect("event's timeline exists")
+                    .messages[&event.id];
+                EventViewKind::Posted(self.message_view(timeline, event.id, record))
+            }
+            StoredEventKind::Edited { target, body } => EventViewKind::Edited {
+                target: *target,
+                body: body.clone(),
+            },
+            StoredEventKind::Deleted { target } => EventViewKind::Deleted { target: *target },
+            StoredEventKind::TopicChanged { by, topic } => EventViewKind::TopicChanged {
+                by: self.nickname(*by),
+                topic: topic.clone(),
+            },
+            StoredEventKind::Joined { user } => EventViewKind::Joined {
+                nickname: self.nickname(*user),
+            },
+            StoredEventKind::Left { user } => EventViewKind::Left {
+                nickname: self.nickname(*user),
+            },
+        };
+        EventView {
+            id: event.id,
+            timeline,
+            time: event.time,
+            kind,
+        }
+    }
+}

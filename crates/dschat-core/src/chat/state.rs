@@ -1,0 +1,306 @@
+//! [`ChatState`]: the deterministic chat state machine, and client sessions for exactly-once.
+
+use super::command::{ChatError, Command, Envelope, Response, Timeline};
+use super::model::{Room, StoredEvent, StoredEventKind, TimelineLog, User};
+use crate::clock::hybrid::HybridTimestamp;
+use crate::ids::{ClientId, LogIndex, MessageId, RoomId, SequenceNumber, UserId};
+use crate::state_machine::{SnapshotError, StateMachine};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Most client sessions remembered; past it the least recently used session is forgotten
+/// (a retry in a forgotten session is then applied again, as a new command).
+pub const MAX_CLIENT_SESSIONS: usize = 100_000;
+
+/// A bearer token's record (only the token's hash is kept).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Whose token.
+    pub user: UserId,
+    /// Unix ms after which it no longer authenticates.
+    pub expires_unix_ms: u64,
+}
+
+/// The last reply given in one client session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SessionRecord {
+    last_sequence: SequenceNumber,
+    last_index: LogIndex,
+    reply: Result<Response, ChatError>,
+}
+
+/// The result of applying one log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The reply for the client that proposed the command.
+    pub reply: Result<Response, ChatError>,
+    /// Timeline events the command created, for live feeds. Empty for a deduplicated retry.
+    pub events: Vec<(Timeline, StoredEvent)>,
+}
+
+/// The whole chat state. Every field is ordered (`BTreeMap`), so iteration and snapshots are
+/// identical on every replica.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatState {
+    pub(super) applied_index: LogIndex,
+    pub(super) last_event_id: MessageId,
+    pub(super) last_time: HybridTimestamp,
+    pub(super) users: BTreeMap<UserId, User>,
+    pub(super) nicknames: BTreeMap<String, UserId>,
+    pub(super) tokens: BTreeMap<[u8; 32], TokenRecord>,
+    pub(super) rooms: BTreeMap<RoomId, Room>,
+    pub(super) room_names: BTreeMap<String, RoomId>,
+    pub(super) direct: BTreeMap<(UserId, UserId), TimelineLog>,
+    pub(super) read_markers: BTreeMap<(UserId, RoomId), MessageId>,
+    sessions: BTreeMap<ClientId, SessionRecord>,
+    sessions_by_age: BTreeMap<LogIndex, ClientId>,
+}
+
+/// The per-command context the handlers share: where the next event goes.
+pub(super) struct Context {
+    pub time: HybridTimestamp,
+    pub proposed_id: MessageId,
+    pub events: Vec<(Timeline, StoredEvent)>,
+}
+
+impl ChatState {
+    /// An empty chat.
+    pub fn new() -> ChatState {
+        ChatState::default()
+    }
+
+    /// The largest event id in the state (0 if none): a high-water mark for id generators.
+    pub fn last_event_id(&self) -> MessageId {
+        self.last_event_id
+    }
+
+    /// The largest server time applied so far: a floor for the hybrid clock after a restart.
+    pub fn last_time(&self) -> HybridTimestamp {
+        self.last_time
+    }
+
+    /// SHA-256 of the snapshot: equal on two replicas exactly when their states are equal.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.snapshot()).into()
+    }
+
+    /// Looks up a session's cached reply. `Some` means: do not apply, answer this.
+    fn deduplicate(&self, envelope: &Envelope) -> Option<Result<Response, ChatError>> {
+        let session = envelope.session?;
+        let record = self.sessions.get(&session.client)?;
+        if session.sequence == record.last_sequence {
+            Some(record.reply.clone())
+        } else if session.sequence < record.last_sequence {
+            Some(Err(ChatError::StaleSequence {
+                sequence: session.sequence,
+                last_applied: record.last_sequence,
+            }))
+        } else {
+            None
+        }
+    }
+
+    fn remember_session(
+        &mut self,
+        index: LogIndex,
+        envelope: &Envelope,
+        reply: &Result<Response, ChatError>,
+    ) {
+        let Some(session) = envelope.session else {
+            return;
+        };
+        if let Some(old) = self.sessions.get(&session.client) {
+            self.sessions_by_age.remove(&old.last_index);
+        }
+        self.sessions.insert(
+            session.client,
+            SessionRecord {
+                last_sequence: session.sequence,
+                last_index: index,
+                reply: reply.clone(),
+            },
+        );
+        self.sessions_by_age.insert(index, session.client);
+        while self.sessions.len() > MAX_CLIENT_SESSIONS {
+            let (_, oldest) = self
+                .sessions_by_age
+                .pop_first()
+                .expect("ages mirror sessions");
+            self.sessions.remove(&oldest);
+        }
+    }
+
+    fn execute(&mut self, context: &mut Context, command: Command) -> Result<Response, ChatError> {
+        match command {
+            Command::Register {
+                nickname,
+                password_hash,
+            } => self.register(context, nickname, password_hash),
+            Command::IssueToken {
+                user,
+                token_hash,
+                expires_unix_ms,
+            } => {
+                self.user(user)?;
+                self.tokens.insert(
+                    token_hash,
+                    TokenRecord {
+                        user,
+                        expires_unix_ms,
+                    },
+                );
+                Ok(Response::Done)
+            }
+            Command::RevokeToken { token_hash } => {
+                self.tokens.remove(&token_hash);
+                Ok(Response::Done)
+            }
+            Command::CreateRoom { user, name, topic } => {
+                self.create_room(context, user, name, topic)
+            }
+            Command::JoinRoom { user, room } => self.join_room(context, user, room),
+            Command::LeaveRoom { user, room } => self.leave_room(context, user, room),
+            Command::SetTopic { user, room, topic } => self.set_topic(context, user, room, topic),
+            Command::Post { user, room, body } => self.post(context, user, room, body),
+            Command::SendDirect { user, to, body } => self.send_direct(context, user, to, body),
+            Command::Edit {
+                user,
+                timeline,
+                target,
+                body,
+            } => self.edit(context, user, timeline, target, body),
+            Command::Delete {
+                user,
+                timeline,
+                target,
+            } => self.delete(context, user, timeline, target),
+            Command::MarkRead { user, room, up_to } => self.mark_read(user, room, up_to),
+            Command::PostGuest {
+                room_name,
+                name,
+                email,
+                body,
+            } => self.post_guest(context, room_name, name, email, body),
+        }
+    }
+
+    /// Appends an event to `timeline` with the next id, and queues it for live feeds.
+    pub(super) fn record_event(
+        &mut self,
+        context: &mut Context,
+        timeline: Timeline,
+        kind: StoredEventKind,
+    ) -> MessageId {
+        let id = context.proposed_id.max(MessageId(self.last_event_id.0 + 1));
+        self.last_event_id = id;
+        let event = StoredEvent {
+            id,
+            time: context.time,
+            kind,
+        };
+        self.timeline_mut(timeline).events.push(event.clone());
+        context.events.push((timeline, event));
+        id
+    }
+
+    pub(super) fn timeline_mut(&mut self, timeline: Timeline) -> &mut TimelineLog {
+        match timeline {
+            Timeline::Room(room) => {
+                &mut self
+                    .rooms
+                    .get_mut(&room)
+                    .expect("room checked by caller")
+                    .log
+            }
+            Timeline::Direct(a, b) => self.direct.entry((a, b)).or_default(),
+        }
+    }
+
+    /// Checks that the invariants of the state hold; tests and the simulator call it after
+    /// every step. Panics (a bug) when one does not.
+    pub fn validate(&self) {
+        assert_eq!(
+            self.nicknames.len(),
+            self.users.len(),
+            "one nickname key per user"
+        );
+        for (key, user) in &self.nicknames {
+            assert_eq!(&super::validate::name_key(&self.users[user].nickname), key);
+        }
+        assert_eq!(
+            self.room_names.len(),
+            self.rooms.len(),
+            "one name key per room"
+        );
+        assert_eq!(self.sessions.len(), self.sessions_by_age.len());
+        let timelines = self
+            .rooms
+            .values()
+            .map(|room| &room.log)
+            .chain(self.direct.values());
+        for log in timelines {
+            assert!(
+                log.events.windows(2).all(|pair| pair[0].id < pair[1].id),
+                "events in id order"
+            );
+            assert!(log
+                .events
+                .last()
+                .is_none_or(|event| event.id <= self.last_event_id));
+        }
+    }
+}
+
+impl StateMachine for ChatState {
+    type Command = Envelope;
+    type Output = Applied;
+
+    fn apply(&mut self, index: LogIndex, envelope: Envelope) -> Applied {
+        assert!(
+            index > self.applied_index,
+            "entry {index} applied after {}",
+            self.applied_index
+        );
+        self.applied_index = index;
+        self.last_time = self.last_time.max(envelope.time);
+        if let Some(reply) = self.deduplicate(&envelope) {
+            return Applied {
+                reply,
+                events: Vec::new(),
+            };
+        }
+        let mut context = Context {
+            time: envelope.time,
+            proposed_id: envelope.proposed_id,
+            events: Vec::new(),
+        };
+        let reply = self.execute(&mut context, envelope.command.clone());
+        self.remember_session(index, &envelope, &reply);
+        Applied {
+            reply,
+            events: context.events,
+        }
+    }
+
+    fn skip(&mut self, index: LogIndex) {
+        assert!(
+            index > self.applied_index,
+            "entry {index} skipped after {}",
+            self.applied_index
+        );
+        self.applied_index = index;
+    }
+
+    fn applied_index(&self) -> LogIndex {
+        self.applied_index
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("chat state always encodes")
+    }
+
+    fn restore(snapshot: &[u8]) -> Result<ChatState, SnapshotError> {
+        postcard::from_bytes(snapshot).map_err(|error| SnapshotError(error.to_string()))
+    }
+}
