@@ -63,6 +63,12 @@ impl ChatState {
         self.rooms.values()
     }
 
+    /// Every timeline (rooms, then private conversations), in a fixed order.
+    pub fn all_timelines(&self) -> Vec<Timeline> {
+        let rooms = self.rooms.keys().map(|&room| Timeline::Room(room));
+        rooms.chain(self.direct.keys().map(|&(a, b)| Timeline::Direct(a, b))).collect()
+    }
+
     /// The users `user` has a private conversation with, in id order.
     pub fn direct_partners(&self, user: UserId) -> Vec<UserId> {
         self.direct
