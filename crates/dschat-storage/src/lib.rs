@@ -1,3 +1,17 @@
 //! # dschat-storage: durable storage
 //!
-//! The write-ahead log (Raft entries and hard state), the state store on redb, and snapshots.
+//! The write-ahead log (Raft entries and hard state), the state store on redb, and snapshots,
+//! all written over the [`disk`] interface so the deterministic simulator can crash them.
+//!
+//! - [`wal`]: the write-ahead log ([`Wal`]), its recovery and [`wal::salvage`].
+//! - [`record`]: the log's record format and its decoder.
+//! - [`disk`]: the file-system interface, real and simulated.
+//! - [`error`]: [`StorageError`], whose variants say what the caller should do.
+
+pub mod disk;
+pub mod error;
+pub mod record;
+pub mod wal;
+
+pub use error::{StorageError, StorageResult};
+pub use wal::{HardState, Wal, WalEntry, WalOptions};
