@@ -31,6 +31,11 @@ impl ChatState {
         self.users.get(id)
     }
 
+    /// The index of the last log entry applied, as a number (for status displays).
+    pub fn applied_index_value(&self) -> u64 {
+        self.applied_index.0
+    }
+
     /// The account with this id.
     pub fn user_by_id(&self, user: UserId) -> Option<&User> {
         self.users.get(&user)

@@ -1,0 +1,250 @@
+//! Live fan-out of feed items to subscribers, each with a bounded queue.
+//!
+//! The log writer publishes every applied event here while it still holds the state's write
+//! lock; a new subscriber reads its backlog and registers here while holding the read lock.
+//! So an event is either in the backlog a subscriber read or published to it after it
+//! registered: never both, never neither. That is what makes "resume from the last id seen"
+//! exactly-once and gap-free.
+//!
+//! Each subscriber has a bounded queue. A subscriber whose queue is full is dropped at once
+//! (its receiver learns it was [`FeedEnd::TooSlow`]) rather than slowing the writer or anyone
+//! else; the client reconnects and resumes from the last id it saw.
+
+use dschat_core::chat::{EventView, Timeline};
+use dschat_core::ids::{MessageId, RoomId, UserId};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A message delivered live and never stored.
+#[derive(Clone, Debug, Serialize)]
+pub struct EphemeralMessage {
+    /// A fresh id from the node's generator (not a history cursor).
+    pub id: MessageId,
+    /// The room it was sent to.
+    pub room: RoomId,
+    /// The sender's nickname.
+    pub author_name: String,
+    /// The text.
+    pub body: String,
+    /// Server time, Unix ms.
+    pub time_unix_ms: u64,
+}
+
+/// One thing a feed delivers.
+#[derive(Clone, Debug)]
+pub enum FeedItem {
+    /// A stored timeline event (resumable by id).
+    Event(EventView),
+    /// An ephemeral message.
+    Ephemeral(EphemeralMessage),
+}
+
+/// A feed item together with its JSON rendering, made once for all subscribers.
+#[derive(Debug)]
+pub struct Published {
+    /// The item.
+    pub item: FeedItem,
+    /// Its JSON text as the stream sends it.
+    pub json: String,
+}
+
+/// What a subscriber wants to hear about.
+#[derive(Clone, Debug, Default)]
+pub struct Subscription {
+    /// Room timelines.
+    pub rooms: BTreeSet<RoomId>,
+    /// Private conversations of this user.
+    pub direct_for: Option<UserId>,
+    /// Every room (the original class project's global feed).
+    pub all_rooms: bool,
+}
+
+/// Why a feed ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedEnd {
+    /// The subscriber's queue overflowed; it should resume from its last id.
+    TooSlow,
+    /// The node is shutting down.
+    Closed,
+}
+
+struct Subscriber {
+    sender: mpsc::Sender<Arc<Published>>,
+    overflowed: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct HubState {
+    next_id: u64,
+    subscribers: HashMap<u64, (Subscriber, Subscription)>,
+    by_room: HashMap<RoomId, BTreeSet<u64>>,
+    by_user: HashMap<UserId, BTreeSet<u64>>,
+    all_rooms: BTreeSet<u64>,
+}
+
+/// The fan-out point. Cheap to share (`Arc<Hub>`).
+#[derive(Default)]
+pub struct Hub {
+    state: Mutex<HubState>,
+}
+
+/// The receiving end of one subscription. Dropping it unsubscribes.
+pub struct FeedReceiver {
+    id: u64,
+    hub: Arc<Hub>,
+    receiver: mpsc::Receiver<Arc<Published>>,
+    overflowed: Arc<AtomicBool>,
+}
+
+impl FeedReceiver {
+    /// The next item, or why the feed ended.
+    pub async fn next(&mut self) -> Result<Arc<Published>, FeedEnd> {
+        match self.receiver.recv().await {
+            Some(item) => Ok(item),
+            None if self.overflowed.load(Ordering::Acquire) => Err(FeedEnd::TooSlow),
+            None => Err(FeedEnd::Closed),
+        }
+    }
+}
+
+impl Drop for FeedReceiver {
+    fn drop(&mut self) {
+        self.hub.remove(self.id);
+    }
+}
+
+impl Hub {
+    /// Registers a subscriber with a queue of `capacity` items. Call it while holding the
+    /// chat state's read lock, right after reading the backlog (see the module docs).
+    pub fn subscribe(self: &Arc<Hub>, subscription: Subscription, capacity: usize) -> FeedReceiver {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let mut state = self.state.lock();
+        state.next_id += 1;
+        let id = state.next_id;
+        for room in &subscription.rooms {
+            state.by_room.entry(*room).or_default().insert(id);
+        }
+        if let Some(user) = subscription.direct_for {
+            state.by_user.entry(user).or_default().insert(id);
+        }
+        if subscription.all_rooms {
+            state.all_rooms.insert(id);
+        }
+        let subscriber = Subscriber { sender, overflowed: overflowed.clone() };
+        state.subscribers.insert(id, (subscriber, subscription));
+        FeedReceiver { id, hub: self.clone(), receiver, overflowed }
+    }
+
+    /// Delivers `item` (rendered as `json`) to every interested subscriber, dropping those
+    /// that cannot keep up.
+    pub fn publish(&self, item: FeedItem, json: String) {
+        let mut state = self.state.lock();
+        let targets: BTreeSet<u64> = match &item {
+            FeedItem::Event(event) => match event.timeline {
+                Timeline::Room(room) => {
+                    let room_subscribers = state.by_room.get(&room).into_iter().flatten();
+                    room_subscribers.chain(&state.all_rooms).copied().collect()
+                }
+                Timeline::Direct(a, b) => {
+                    [a, b].iter().filter_map(|user| state.by_user.get(user)).flatten().copied().collect()
+                }
+            },
+            FeedItem::Ephemeral(message) => state.by_room.get(&message.room).cloned().unwrap_or_default(),
+        };
+        if targets.is_empty() {
+            return;
+        }
+        let item = Arc::new(Published { item, json });
+        let mut gone = Vec::new();
+        for id in targets {
+            let (subscriber, _) = &state.subscribers[&id];
+            match subscriber.sender.try_send(item.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    subscriber.overflowed.store(true, Ordering::Release);
+                    gone.push(id);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
+            }
+        }
+        for id in gone {
+            Self::remove_locked(&mut state, id);
+        }
+    }
+
+    /// Number of live subscribers.
+    pub fn subscriber_count(&self) -> usize {
+        self.state.lock().subscribers.len()
+    }
+
+    fn remove(&self, id: u64) {
+        Self::remove_locked(&mut self.state.lock(), id);
+    }
+
+    fn remove_locked(state: &mut HubState, id: u64) {
+        let Some((_, subscription)) = state.subscribers.remove(&id) else { return };
+        for room in &subscription.rooms {
+            if let Some(set) = state.by_room.get_mut(room) {
+                set.remove(&id);
+                if set.is_empty() {
+                    state.by_room.remove(room);
+                }
+            }
+        }
+        if let Some(user) = subscription.direct_for {
+            if let Some(set) = state.by_user.get_mut(&user) {
+                set.remove(&id);
+                if set.is_empty() {
+                    state.by_user.remove(&user);
+                }
+            }
+        }
+        state.all_rooms.remove(&id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dschat_core::chat::EventViewKind;
+    use dschat_core::clock::hybrid::HybridTimestamp;
+
+    fn event(id: u64, timeline: Timeline) -> FeedItem {
+        FeedItem::Event(EventView {
+            id: MessageId(id),
+            timeline,
+            time: HybridTimestamp::default(),
+            kind: EventViewKind::Joined { nickname: "x".into() },
+        })
+    }
+
+    #[tokio::test]
+    async fn routes_by_room_and_user_and_drops_the_slow() {
+        let hub = Arc::new(Hub::default());
+        let room = Subscription { rooms: [RoomId(1)].into(), ..Default::default() };
+        let mut fast = hub.subscribe(room.clone(), 10);
+        let mut slow = hub.subscribe(room, 1);
+        let mut direct = hub.subscribe(Subscription { direct_for: Some(UserId(7)), ..Default::default() }, 10);
+        hub.publish(event(1, Timeline::Room(RoomId(1))), String::new());
+        hub.publish(event(2, Timeline::Room(RoomId(2))), String::new());
+        hub.publish(event(3, Timeline::direct(UserId(7), UserId(3))), String::new());
+        hub.publish(event(4, Timeline::Room(RoomId(1))), String::new());
+        let id = |published: Arc<Published>| match &published.item {
+            FeedItem::Event(event) => event.id.0,
+            FeedItem::Ephemeral(_) => 0,
+        };
+        assert_eq!(id(fast.next().await.unwrap()), 1);
+        assert_eq!(id(fast.next().await.unwrap()), 4);
+        assert_eq!(id(direct.next().await.unwrap()), 3);
+        assert_eq!(id(slow.next().await.unwrap()), 1);
+        assert_eq!(slow.next().await.unwrap_err(), FeedEnd::TooSlow);
+        assert_eq!(hub.subscriber_count(), 2);
+        drop(fast);
+        assert_eq!(hub.subscriber_count(), 1);
+    }
+}

@@ -1,0 +1,279 @@
+//! The single-node runtime: a local write-ahead log in front of the chat state machine.
+//!
+//! Every change goes the same way: a front end calls [`Node::propose`]; the proposal waits in
+//! a bounded queue; the **log writer** thread takes everything that is waiting (group commit),
+//! stamps each command with server time and a proposed id in log order, appends the batch to
+//! the write-ahead log, makes it durable with one `fdatasync`, and only then applies it to
+//! [`ChatState`], publishes the resulting events to the [`Hub`] and answers the proposers. So
+//! an acknowledged change is on disk, and many concurrent posts share one fsync with no added
+//! wait when the node is idle.
+//!
+//! After a restart the node replays the log into a fresh state machine. When Raft arrives it
+//! takes the place of the local log: the state machine and the front ends stay as they are.
+
+use crate::api::dto::EventJson;
+use crate::clocks::{unix_ms_now, Clocks};
+use crate::config::ServerConfig;
+use crate::hub::{FeedItem, Hub};
+use crate::search::{SearchError, SearchIndex};
+use dschat_core::chat::{ChatError, ChatState, ClientSession, Command, Envelope, Response};
+use dschat_core::ids::{LogIndex, Term};
+use dschat_core::state_machine::StateMachine;
+use dschat_storage::{StorageError, Wal, WalEntry, WalOptions};
+use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most proposals in one group commit.
+const MAX_BATCH_PROPOSALS: usize = 4_096;
+/// The single-node log has no elections; every entry is written in this term.
+const LOCAL_LOG_TERM: Term = Term(1);
+
+/// Why a proposal was not applied. (A command the state machine refused is not an error
+/// here: it is the `Err` inside a successful proposal.)
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ProposeError {
+    /// Too many proposals are waiting; retry later.
+    #[error("the server is overloaded; retry later")]
+    Overloaded,
+    /// The write-ahead log failed; the node accepts no more writes until restarted.
+    #[error("storage failure: {0}")]
+    Storage(String),
+    /// The node is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The log could not be opened or recovered.
+    #[error("write-ahead log: {0}")]
+    Storage(#[from] StorageError),
+    /// A log entry does not decode as a chat command.
+    #[error("log entry {index} does not decode ({detail}); the log is damaged")]
+    UndecodableEntry {
+        /// The entry's index.
+        index: LogIndex,
+        /// The decoder's complaint.
+        detail: String,
+    },
+    /// The data directory, the id high-water mark or the search index failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The search index failed to open.
+    #[error("{0}")]
+    Search(#[from] SearchError),
+}
+
+struct Proposal {
+    session: Option<ClientSession>,
+    command: Command,
+    reply: oneshot::Sender<Result<Result<Response, ChatError>, ProposeError>>,
+}
+
+/// State shared by the front ends and the log writer.
+pub struct Node {
+    config: ServerConfig,
+    state: Arc<RwLock<ChatState>>,
+    hub: Arc<Hub>,
+    search: Arc<SearchIndex>,
+    clocks: Arc<Mutex<Clocks>>,
+    proposals: Mutex<Option<mpsc::Sender<Proposal>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    storage_failed: Arc<AtomicBool>,
+}
+
+impl Node {
+    /// Opens the data directory, replays the log, and starts the log writer.
+    pub fn open(config: ServerConfig) -> Result<Arc<Node>, OpenError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let wal = Wal::open(&config.data_dir.join("wal"), WalOptions::default())?;
+        let state = replay(&wal)?;
+        tracing::info!(applied = %state.applied_index(), users = state.user_count(), "state recovered from the log");
+        let clocks = Clocks::open(&config.data_dir, config.node_id, state.last_event_id(), state.last_time())?;
+        let state = Arc::new(RwLock::new(state));
+        let search = Arc::new(SearchIndex::open(&config.data_dir.join("search"), state.clone())?);
+        let (sender, receiver) = mpsc::channel(config.limits.max_pending_proposals.max(1));
+        let node = Arc::new(Node {
+            config,
+            state,
+            hub: Arc::new(Hub::default()),
+            search,
+            clocks: Arc::new(Mutex::new(clocks)),
+            proposals: Mutex::new(Some(sender)),
+            writer: Mutex::new(None),
+            storage_failed: Arc::new(AtomicBool::new(false)),
+        });
+        let writer = LogWriter {
+            wal,
+            state: node.state.clone(),
+            hub: node.hub.clone(),
+            search: node.search.clone(),
+            clocks: node.clocks.clone(),
+            storage_failed: node.storage_failed.clone(),
+        };
+        let handle = std::thread::Builder::new().name("log-writer".into()).spawn(move || writer.run(receiver))?;
+        *node.writer.lock() = Some(handle);
+        Ok(node)
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The chat state, for reading. Hold the guard briefly.
+    pub fn state(&self) -> &RwLock<ChatState> {
+        &self.state
+    }
+
+    /// The live feed fan-out.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The search index.
+    pub fn search(&self) -> &Arc<SearchIndex> {
+        &self.search
+    }
+
+    /// Whether the log failed (the node then refuses writes).
+    pub fn storage_failed(&self) -> bool {
+        self.storage_failed.load(Ordering::Acquire)
+    }
+
+    /// Appends `command` to the log and waits until it is durable and applied. The outer
+    /// `Result` says whether the command reached the state machine; the inner one is the
+    /// state machine's answer.
+    pub async fn propose(
+        &self,
+        session: Option<ClientSession>,
+        command: Command,
+    ) -> Result<Result<Response, ChatError>, ProposeError> {
+        if self.storage_failed() {
+            return Err(ProposeError::Storage("an earlier write failed".into()));
+        }
+        let (reply, answer) = oneshot::channel();
+        let sender = self.proposals.lock().clone().ok_or(ProposeError::ShuttingDown)?;
+        sender.try_send(Proposal { session, command, reply }).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => ProposeError::ShuttingDown,
+        })?;
+        answer.await.map_err(|_| ProposeError::ShuttingDown)?
+    }
+
+    /// A server timestamp and id for something that is not logged (an ephemeral message).
+    pub fn stamp_unlogged(&self) -> Result<(u64, dschat_core::ids::MessageId), ProposeError> {
+        let now = unix_ms_now();
+        let (time, id) = self.clocks.lock().stamp(now).map_err(|error| ProposeError::Storage(error.to_string()))?;
+        Ok((time.wall_ms, id))
+    }
+
+    /// Stops taking proposals, lets the writer finish what is queued, and waits for it.
+    pub fn shutdown(&self) {
+        self.proposals.lock().take();
+        if let Some(writer) = self.writer.lock().take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn replay(wal: &Wal) -> Result<ChatState, OpenError> {
+    let mut state = ChatState::new();
+    let (first, last) = (wal.first_index(), wal.last_index());
+    const REPLAY_CHUNK: u64 = 10_000;
+    let mut from = first;
+    while from <= last && last.0 > 0 {
+        let to = LogIndex((from.0 + REPLAY_CHUNK - 1).min(last.0));
+        for entry in wal.entries(from, to)? {
+            let envelope = Envelope::decode(&entry.payload)
+                .map_err(|error| OpenError::UndecodableEntry { index: entry.index, detail: error.to_string() })?;
+            state.apply(entry.index, envelope);
+        }
+        from = to.next();
+    }
+    Ok(state)
+}
+
+/// The thread that owns the write-ahead log. See the module documentation.
+struct LogWriter {
+    wal: Wal,
+    state: Arc<RwLock<ChatState>>,
+    hub: Arc<Hub>,
+    search: Arc<SearchIndex>,
+    clocks: Arc<Mutex<Clocks>>,
+    storage_failed: Arc<AtomicBool>,
+}
+
+impl LogWriter {
+    fn run(mut self, mut receiver: mpsc::Receiver<Proposal>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH_PROPOSALS);
+        while let Some(first) = receiver.blocking_recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH_PROPOSALS {
+                match receiver.try_recv() {
+                    Ok(proposal) => batch.push(proposal),
+                    Err(_) => break,
+                }
+            }
+            if let Err(error) = self.commit(&mut batch) {
+                tracing::error!(%error, "write-ahead log failed; refusing further writes");
+                self.storage_failed.store(true, Ordering::Release);
+                for proposal in batch.drain(..) {
+                    let _ = proposal.reply.send(Err(ProposeError::Storage(error.to_string())));
+                }
+                receiver.close();
+                while let Ok(proposal) = receiver.try_recv() {
+                    let _ = proposal.reply.send(Err(ProposeError::Storage(error.to_string())));
+                }
+                return;
+            }
+        }
+    }
+
+    /// Makes the batch durable, applies it, publishes its events and answers its proposers.
+    fn commit(&mut self, batch: &mut Vec<Proposal>) -> Result<(), StorageError> {
+        let now = unix_ms_now();
+        let first_index = self.wal.last_index().next();
+        let mut envelopes = Vec::with_capacity(batch.len());
+        {
+            let mut clocks = self.clocks.lock();
+            for proposal in batch.iter() {
+                let (time, proposed_id) = clocks.stamp(now).map_err(|error| StorageError::io("persisting the message-id high-water mark", error))?;
+                let command = proposal.command.clone();
+                envelopes.push(Envelope { session: proposal.session, time, proposed_id, command });
+            }
+        }
+        let entries: Vec<WalEntry> = envelopes
+            .iter()
+            .enumerate()
+            .map(|(offset, envelope)| WalEntry {
+                index: LogIndex(first_index.0 + offset as u64),
+                term: LOCAL_LOG_TERM,
+                payload: envelope.encode(),
+            })
+            .collect();
+        self.wal.append(&entries)?;
+        self.wal.sync()?;
+        let mut replies = Vec::with_capacity(batch.len());
+        {
+            let mut state = self.state.write();
+            for (entry, envelope) in entries.iter().zip(envelopes) {
+                let applied = state.apply(entry.index, envelope);
+                for (timeline, event) in &applied.events {
+                    let view = state.event_view(*timeline, event);
+                    let json = serde_json::to_string(&EventJson::new(&state, &view)).expect("events serialize");
+                    self.hub.publish(FeedItem::Event(view), json);
+                }
+                replies.push(applied.reply);
+            }
+        }
+        for (proposal, reply) in batch.drain(..).zip(replies) {
+            let _ = proposal.reply.send(Ok(reply));
+        }
+        self.search.notify();
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! `dschat serve`: one node with everything in one data directory.
+
+use anyhow::Context;
+use dschat_server::config::ServerConfig;
+use dschat_server::node::Node;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long open connections get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Options of `dschat serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Directory for the log, search index and id high-water mark [default: ./dschat-data]
+    #[arg(long, env = "DSCHAT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address for HTTP and WebSocket clients [default: 127.0.0.1:7070]
+    #[arg(long, env = "DSCHAT_HTTP")]
+    http: Option<SocketAddr>,
+    /// A TOML file with any of the server settings (see docs/configuration.md); flags win.
+    #[arg(long, env = "DSCHAT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Turn off rate limits (for benchmarks and load tests on a trusted machine).
+    #[arg(long)]
+    no_rate_limits: bool,
+}
+
+impl ServeArgs {
+    /// The configuration these options describe.
+    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => ServerConfig::default(),
+        };
+        if let Some(data_dir) = &self.data_dir {
+            config.data_dir = data_dir.clone();
+        }
+        if let Some(http) = self.http {
+            config.http_addr = http;
+        }
+        if self.no_rate_limits {
+            config.rate_limits = dschat_server::config::RateLimits::unlimited();
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+    let address = listener.local_addr()?;
+    let data_dir = config.data_dir.clone();
+    let node = tokio::task::spawn_blocking(move || Node::open(config)).await?.context("cannot open the data directory")?;
+    println!("dschat is serving; data in {}", data_dir.display());
+    println!("  HTTP API:  http://{address}/api/v1   (OpenAPI: http://{address}/api/v1/openapi.json)");
+    println!("  WebSocket: ws://{address}/api/v1/stream");
+    println!("  try:       dschat register --server http://{address} <nickname>");
+    println!("Stop with Ctrl-C.");
+    let app = dschat_server::api::router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (signalled, mut signal_seen) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = signalled.send(true);
+    });
+    tokio::select! {
+        result = server => result?,
+        _ = async { let _ = signal_seen.wait_for(|seen| *seen).await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+        }
+    }
+    tokio::task::spawn_blocking(move || node.shutdown()).await?;
+    println!("dschat stopped cleanly.");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("interrupted; shutting down"),
+        _ = terminate => tracing::info!("terminated; shutting down"),
+    }
+}
