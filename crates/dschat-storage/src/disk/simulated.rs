@@ -11,8 +11,9 @@
 //! directory a prefix of its unsynced name operations; the rest is lost. A file whose name did
 //! not survive is gone. Open handles from before the crash fail from then on (the process died
 //! with the machine). Tests choose the prefixes exactly ([`CrashPlan::Exact`]) to cut at every
-//! byte, or draw them from a seed ([`CrashPlan::Random`]). [`SimulatedDisk::flip_bit`] damages
-//! a byte as the medium would: durably.
+//! byte, or draw them from a seed ([`CrashPlan::Random`]). A crash can also be scheduled to
+//! strike in the middle of an operation, at its n-th sync ([`SimulatedDisk::crash_after_syncs`]).
+//! [`SimulatedDisk::flip_bits`] damages a byte as the medium would: durably.
 //!
 //! # Known limitations
 //! Directories themselves are created durably at once and cannot be removed; a rename must stay
@@ -61,6 +62,8 @@ struct DiskState {
     next_file_id: FileId,
     files: BTreeMap<FileId, FileState>,
     directories: BTreeMap<PathBuf, DirectoryState>,
+    /// A scheduled power loss: after this many more syncs succeed, the next one crashes.
+    scheduled_crash: Option<(u64, CrashPlan)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -136,6 +139,23 @@ fn split(path: &Path) -> io::Result<(PathBuf, String)> {
 }
 
 impl DiskState {
+    /// Counts a sync against the scheduled crash; crashes and returns an error when it is due.
+    fn sync_or_lose_power(&mut self) -> io::Result<()> {
+        match self.scheduled_crash.as_mut() {
+            Some((0, plan)) => {
+                let plan = *plan;
+                self.scheduled_crash = None;
+                self.crash(plan);
+                Err(io::Error::other("simulated power loss during a sync"))
+            }
+            Some((remaining, _)) => {
+                *remaining -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     fn directory(&mut self, directory: &Path) -> io::Result<&mut DirectoryState> {
         self.directories
             .get_mut(directory)
@@ -310,6 +330,17 @@ impl SimulatedDisk {
         self.lock().crash(plan);
     }
 
+    /// Schedules a power loss: the next `successful_syncs` syncs (of files or directories)
+    /// work, and the one after crashes the disk with `plan` instead and returns an error.
+    pub fn crash_after_syncs(&self, successful_syncs: u64, plan: CrashPlan) {
+        self.lock().scheduled_crash = Some((successful_syncs, plan));
+    }
+
+    /// Cancels a scheduled power loss; returns whether one was still pending.
+    pub fn cancel_scheduled_crash(&self) -> bool {
+        self.lock().scheduled_crash.take().is_some()
+    }
+
     /// The largest number of bytes written but not yet synced to any one file.
     pub fn max_unsynced_write_bytes(&self) -> u64 {
         let state = self.lock();
@@ -440,6 +471,7 @@ impl Disk for SimulatedDisk {
 
     fn sync_dir(&self, directory: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        state.sync_or_lose_power()?;
         let directory = state.directory(directory)?;
         for operation in std::mem::take(&mut directory.unsynced) {
             DirectoryState::apply(&mut directory.durable, &operation);
@@ -509,6 +541,11 @@ impl DiskFile for SimulatedFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        self.with_file(|_| Ok(()))?;
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .sync_or_lose_power()?;
         self.with_file(|file| {
             for operation in std::mem::take(&mut file.unsynced) {
                 FileState::apply(&mut file.durable, &operation);
