@@ -3,8 +3,9 @@
 //! Each variant tells the caller what to do, not just what happened:
 //! [`StorageError::Io`] means the disk failed (give up or retry the whole operation after
 //! reopening), [`StorageError::Corrupt`] means the files on disk are damaged and an operator must
-//! act (the message names the file, the byte offset and the remedy), and
-//! [`StorageError::InvalidArgument`] means the caller broke the API's contract (a bug in the
+//! act (the message names the file, the byte offset and the remedy),
+//! [`StorageError::InvalidSnapshot`] means a snapshot received from elsewhere is unusable (fetch
+//! it again), and [`StorageError::InvalidArgument`] means the caller broke the API's contract (a bug in the
 //! caller, never caused by the disk).
 
 use std::io;
@@ -38,6 +39,10 @@ pub enum StorageError {
         /// What the operator can do about it.
         remedy: String,
     },
+    /// A snapshot stream received from elsewhere is malformed or damaged. Nothing was
+    /// installed: discard it and fetch the snapshot again.
+    #[error("invalid snapshot stream: {0}")]
+    InvalidSnapshot(String),
     /// The caller broke the API's contract (for example appended a non-contiguous index).
     /// This is a bug in the caller; retrying the same call fails again.
     #[error("invalid argument: {0}")]

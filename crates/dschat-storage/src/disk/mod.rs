@@ -24,8 +24,10 @@
 //! directory are not detected), no memory mapping, no `O_DIRECT`.
 
 mod real;
+mod simulated;
 
 pub use real::RealDisk;
+pub use simulated::{CrashPlan, SimulatedDisk};
 
 use std::fmt;
 use std::io;

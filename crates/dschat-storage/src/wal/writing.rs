@@ -117,14 +117,12 @@ impl Wal {
         self.sync()
     }
 
-    /// Drops the entries with index `< before` (they are covered by a snapshot). Whole segments
-    /// below `before` are deleted; see the module documentation for what a restart shows.
+    /// Drops the entries with index `< before` (they are covered by a snapshot). Syncs first, so
+    /// everything appended before it is durable when it returns. Whole segments below `before`
+    /// are deleted; see the module documentation for what a restart shows.
     /// `before` may be at most `last_index() + 1`; to move past the end use [`Wal::reset`].
     pub fn truncate_prefix(&mut self, before: LogIndex) -> StorageResult<()> {
         self.check_usable()?;
-        if before <= self.first_index {
-            return Ok(());
-        }
         if before > self.last_index().next() {
             return Err(StorageError::InvalidArgument(format!(
                 "cannot truncate the prefix before {before}: the log ends at {}; use reset",
@@ -133,6 +131,9 @@ impl Wal {
         }
         // The active segment's header must be durable before older hard-state records go.
         self.sync()?;
+        if before <= self.first_index {
+            return Ok(());
+        }
         self.first_index = before;
         while self.segments.len() > 1 && self.segments[1].previous_index < before {
             let segment = self.segments.remove(0);
