@@ -25,8 +25,11 @@ pub fn hash_password(password: &str) -> String {
 /// Checks a password against a stored PHC string. A stored hash that cannot be parsed counts
 /// as a mismatch.
 pub fn verify_password(password: &str, stored_hash: &str) -> bool {
-    PasswordHash::new(stored_hash)
-        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    PasswordHash::new(stored_hash).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 /// Burns the same time as a real check, so that "no such user" and "wrong password" cannot be
@@ -41,7 +44,10 @@ pub fn verify_password_against_nothing(password: &str) {
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("dst_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "dst_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// The hash under which a token is stored.

@@ -14,7 +14,9 @@ const HIGH_WATER_MARK_FILE: &str = "id-high-water-mark";
 
 /// Wall-clock time now, Unix ms (the one place the node reads the time of day).
 pub fn unix_ms_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// Server time and id minting for one node.
@@ -46,7 +48,11 @@ impl Clocks {
         };
         let mut ids = MessageIdGenerator::new(node, mark);
         ids.observe(last_id);
-        Ok(Clocks { hybrid: HybridClock::new(last_time, MAX_CLOCK_OFFSET_MS), ids, high_water_mark_path })
+        Ok(Clocks {
+            hybrid: HybridClock::new(last_time, MAX_CLOCK_OFFSET_MS),
+            ids,
+            high_water_mark_path,
+        })
     }
 
     /// A server timestamp and a fresh id for an event at wall time `now_unix_ms`. Persists a
@@ -69,7 +75,10 @@ pub fn write_durably(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     file.write_all(contents)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path)?;
-    let directory = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::File::open(directory)?.sync_all()
 }
 
@@ -81,9 +90,11 @@ mod tests {
     fn ids_after_restart_exceed_ids_before_even_with_the_clock_set_back() {
         let dir = tempfile::tempdir().unwrap();
         let now = 1_800_000_000_000;
-        let mut clocks = Clocks::open(dir.path(), 1, MessageId(0), HybridTimestamp::default()).unwrap();
+        let mut clocks =
+            Clocks::open(dir.path(), 1, MessageId(0), HybridTimestamp::default()).unwrap();
         let (_, before) = clocks.stamp(now).unwrap();
-        let mut restarted = Clocks::open(dir.path(), 1, MessageId(0), HybridTimestamp::default()).unwrap();
+        let mut restarted =
+            Clocks::open(dir.path(), 1, MessageId(0), HybridTimestamp::default()).unwrap();
         let (_, after) = restarted.stamp(now - 3_600_000).unwrap();
         assert!(after > before);
     }

@@ -20,8 +20,11 @@ pub struct ServerConfig {
     pub rate_limits: RateLimits,
     /// How long a login token stays valid, in seconds.
     pub token_lifetime_seconds: u64,
-    /// Events between two snapshots of the chat state (after which the log is compacted).
+    /// Log entries between two snapshots of the chat state (after which the log is compacted).
     pub snapshot_every_entries: u64,
+    /// Size at which the write-ahead log starts a new segment file; compaction deletes whole
+    /// segments.
+    pub wal_segment_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +37,7 @@ impl Default for ServerConfig {
             rate_limits: RateLimits::default(),
             token_lifetime_seconds: 30 * 24 * 3600,
             snapshot_every_entries: 100_000,
+            wal_segment_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -135,9 +135,17 @@ impl Hub {
         if subscription.all_rooms {
             state.all_rooms.insert(id);
         }
-        let subscriber = Subscriber { sender, overflowed: overflowed.clone() };
+        let subscriber = Subscriber {
+            sender,
+            overflowed: overflowed.clone(),
+        };
         state.subscribers.insert(id, (subscriber, subscription));
-        FeedReceiver { id, hub: self.clone(), receiver, overflowed }
+        FeedReceiver {
+            id,
+            hub: self.clone(),
+            receiver,
+            overflowed,
+        }
     }
 
     /// Delivers `item` (rendered as `json`) to every interested subscriber, dropping those
@@ -150,11 +158,18 @@ impl Hub {
                     let room_subscribers = state.by_room.get(&room).into_iter().flatten();
                     room_subscribers.chain(&state.all_rooms).copied().collect()
                 }
-                Timeline::Direct(a, b) => {
-                    [a, b].iter().filter_map(|user| state.by_user.get(user)).flatten().copied().collect()
-                }
+                Timeline::Direct(a, b) => [a, b]
+                    .iter()
+                    .filter_map(|user| state.by_user.get(user))
+                    .flatten()
+                    .copied()
+                    .collect(),
             },
-            FeedItem::Ephemeral(message) => state.by_room.get(&message.room).cloned().unwrap_or_default(),
+            FeedItem::Ephemeral(message) => state
+                .by_room
+                .get(&message.room)
+                .cloned()
+                .unwrap_or_default(),
         };
         if targets.is_empty() {
             return;
@@ -187,7 +202,9 @@ impl Hub {
     }
 
     fn remove_locked(state: &mut HubState, id: u64) {
-        let Some((_, subscription)) = state.subscribers.remove(&id) else { return };
+        let Some((_, subscription)) = state.subscribers.remove(&id) else {
+            return;
+        };
         for room in &subscription.rooms {
             if let Some(set) = state.by_room.get_mut(room) {
                 set.remove(&id);
@@ -219,20 +236,34 @@ mod tests {
             id: MessageId(id),
             timeline,
             time: HybridTimestamp::default(),
-            kind: EventViewKind::Joined { nickname: "x".into() },
+            kind: EventViewKind::Joined {
+                nickname: "x".into(),
+            },
         })
     }
 
     #[tokio::test]
     async fn routes_by_room_and_user_and_drops_the_slow() {
         let hub = Arc::new(Hub::default());
-        let room = Subscription { rooms: [RoomId(1)].into(), ..Default::default() };
+        let room = Subscription {
+            rooms: [RoomId(1)].into(),
+            ..Default::default()
+        };
         let mut fast = hub.subscribe(room.clone(), 10);
         let mut slow = hub.subscribe(room, 1);
-        let mut direct = hub.subscribe(Subscription { direct_for: Some(UserId(7)), ..Default::default() }, 10);
+        let mut direct = hub.subscribe(
+            Subscription {
+                direct_for: Some(UserId(7)),
+                ..Default::default()
+            },
+            10,
+        );
         hub.publish(event(1, Timeline::Room(RoomId(1))), String::new());
         hub.publish(event(2, Timeline::Room(RoomId(2))), String::new());
-        hub.publish(event(3, Timeline::direct(UserId(7), UserId(3))), String::new());
+        hub.publish(
+            event(3, Timeline::direct(UserId(7), UserId(3))),
+            String::new(),
+        );
         hub.publish(event(4, Timeline::Room(RoomId(1))), String::new());
         let id = |published: Arc<Published>| match &published.item {
             FeedItem::Event(event) => event.id.0,

@@ -8,8 +8,14 @@
 //! an acknowledged change is on disk, and many concurrent posts share one fsync with no added
 //! wait when the node is idle.
 //!
-//! After a restart the node replays the log into a fresh state machine. When Raft arrives it
-//! takes the place of the local log: the state machine and the front ends stay as they are.
+//! Every `snapshot_every_entries` entries, and at a clean shutdown, the writer saves a snapshot
+//! of the state in the redb state store (the snapshot and the index it covers in one
+//! transaction) and then drops the log prefix it covers. After a restart the node restores the
+//! latest snapshot and replays the rest of the log. When Raft arrives it takes the place of
+//! the local log: the state machine and the front ends stay as they are.
+//!
+//! Known limitation: a snapshot is taken on the writer thread, so writes wait while the whole
+//! state is encoded and saved.
 
 use crate::api::dto::EventJson;
 use crate::clocks::{unix_ms_now, Clocks};
@@ -19,7 +25,7 @@ use crate::search::{SearchError, SearchIndex};
 use dschat_core::chat::{ChatError, ChatState, ClientSession, Command, Envelope, Response};
 use dschat_core::ids::{LogIndex, Term};
 use dschat_core::state_machine::StateMachine;
-use dschat_storage::{StorageError, Wal, WalEntry, WalOptions};
+use dschat_storage::{SnapshotMeta, StateStore, StorageError, Wal, WalEntry, WalOptions};
 use parking_lot::{Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -51,6 +57,19 @@ pub enum OpenError {
     /// The log could not be opened or recovered.
     #[error("write-ahead log: {0}")]
     Storage(#[from] StorageError),
+    /// The saved snapshot does not decode.
+    #[error("the snapshot in the state store does not decode ({0}); the store is damaged")]
+    Snapshot(String),
+    /// The log does not continue the snapshot.
+    #[error(
+        "the log starts at entry {first} but the snapshot ends at {snapshot}: entries are missing"
+    )]
+    LogGap {
+        /// The first entry of the log.
+        first: LogIndex,
+        /// The last entry covered by the snapshot.
+        snapshot: LogIndex,
+    },
     /// A log entry does not decode as a chat command.
     #[error("log entry {index} does not decode ({detail}); the log is damaged")]
     UndecodableEntry {
@@ -89,12 +108,25 @@ impl Node {
     /// Opens the data directory, replays the log, and starts the log writer.
     pub fn open(config: ServerConfig) -> Result<Arc<Node>, OpenError> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let wal = Wal::open(&config.data_dir.join("wal"), WalOptions::default())?;
-        let state = replay(&wal)?;
+        let store = StateStore::open(&config.data_dir.join("state.redb"))?;
+        let wal_options = WalOptions {
+            segment_max_bytes: config.wal_segment_bytes,
+            ..WalOptions::default()
+        };
+        let wal = Wal::open(&config.data_dir.join("wal"), wal_options)?;
+        let state = recover(&store, &wal)?;
         tracing::info!(applied = %state.applied_index(), users = state.user_count(), "state recovered from the log");
-        let clocks = Clocks::open(&config.data_dir, config.node_id, state.last_event_id(), state.last_time())?;
+        let clocks = Clocks::open(
+            &config.data_dir,
+            config.node_id,
+            state.last_event_id(),
+            state.last_time(),
+        )?;
         let state = Arc::new(RwLock::new(state));
-        let search = Arc::new(SearchIndex::open(&config.data_dir.join("search"), state.clone())?);
+        let search = Arc::new(SearchIndex::open(
+            &config.data_dir.join("search"),
+            state.clone(),
+        )?);
         let (sender, receiver) = mpsc::channel(config.limits.max_pending_proposals.max(1));
         let node = Arc::new(Node {
             config,
@@ -108,13 +140,18 @@ impl Node {
         });
         let writer = LogWriter {
             wal,
+            store,
+            snapshot_index: node.state.read().applied_index(),
+            snapshot_every_entries: node.config.snapshot_every_entries.max(1),
             state: node.state.clone(),
             hub: node.hub.clone(),
             search: node.search.clone(),
             clocks: node.clocks.clone(),
             storage_failed: node.storage_failed.clone(),
         };
-        let handle = std::thread::Builder::new().name("log-writer".into()).spawn(move || writer.run(receiver))?;
+        let handle = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || writer.run(receiver))?;
         *node.writer.lock() = Some(handle);
         Ok(node)
     }
@@ -156,18 +193,32 @@ impl Node {
             return Err(ProposeError::Storage("an earlier write failed".into()));
         }
         let (reply, answer) = oneshot::channel();
-        let sender = self.proposals.lock().clone().ok_or(ProposeError::ShuttingDown)?;
-        sender.try_send(Proposal { session, command, reply }).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
-            mpsc::error::TrySendError::Closed(_) => ProposeError::ShuttingDown,
-        })?;
+        let sender = self
+            .proposals
+            .lock()
+            .clone()
+            .ok_or(ProposeError::ShuttingDown)?;
+        sender
+            .try_send(Proposal {
+                session,
+                command,
+                reply,
+            })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => ProposeError::ShuttingDown,
+            })?;
         answer.await.map_err(|_| ProposeError::ShuttingDown)?
     }
 
     /// A server timestamp and id for something that is not logged (an ephemeral message).
     pub fn stamp_unlogged(&self) -> Result<(u64, dschat_core::ids::MessageId), ProposeError> {
         let now = unix_ms_now();
-        let (time, id) = self.clocks.lock().stamp(now).map_err(|error| ProposeError::Storage(error.to_string()))?;
+        let (time, id) = self
+            .clocks
+            .lock()
+            .stamp(now)
+            .map_err(|error| ProposeError::Storage(error.to_string()))?;
         Ok((time.wall_ms, id))
     }
 
@@ -180,16 +231,29 @@ impl Node {
     }
 }
 
-fn replay(wal: &Wal) -> Result<ChatState, OpenError> {
-    let mut state = ChatState::new();
+/// Restores the latest snapshot, then applies the log entries after it.
+fn recover(store: &StateStore, wal: &Wal) -> Result<ChatState, OpenError> {
+    let mut state = match store.load_snapshot()? {
+        Some((_, data)) => {
+            ChatState::restore(&data).map_err(|error| OpenError::Snapshot(error.to_string()))?
+        }
+        None => ChatState::new(),
+    };
+    let snapshot = state.applied_index();
     let (first, last) = (wal.first_index(), wal.last_index());
+    if last > snapshot && first > snapshot.next() {
+        return Err(OpenError::LogGap { first, snapshot });
+    }
     const REPLAY_CHUNK: u64 = 10_000;
-    let mut from = first;
+    let mut from = first.max(snapshot.next());
     while from <= last && last.0 > 0 {
         let to = LogIndex((from.0 + REPLAY_CHUNK - 1).min(last.0));
         for entry in wal.entries(from, to)? {
-            let envelope = Envelope::decode(&entry.payload)
-                .map_err(|error| OpenError::UndecodableEntry { index: entry.index, detail: error.to_string() })?;
+            let envelope =
+                Envelope::decode(&entry.payload).map_err(|error| OpenError::UndecodableEntry {
+                    index: entry.index,
+                    detail: error.to_string(),
+                })?;
             state.apply(entry.index, envelope);
         }
         from = to.next();
@@ -200,6 +264,10 @@ fn replay(wal: &Wal) -> Result<ChatState, OpenError> {
 /// The thread that owns the write-ahead log. See the module documentation.
 struct LogWriter {
     wal: Wal,
+    store: StateStore,
+    /// The index the latest snapshot covers.
+    snapshot_index: LogIndex,
+    snapshot_every_entries: u64,
     state: Arc<RwLock<ChatState>>,
     hub: Arc<Hub>,
     search: Arc<SearchIndex>,
@@ -218,19 +286,53 @@ impl LogWriter {
                     Err(_) => break,
                 }
             }
-            if let Err(error) = self.commit(&mut batch) {
-                tracing::error!(%error, "write-ahead log failed; refusing further writes");
+            let due = |writer: &LogWriter| {
+                writer.wal.last_index().0 - writer.snapshot_index.0 >= writer.snapshot_every_entries
+            };
+            let result =
+                self.commit(&mut batch)
+                    .and_then(|()| if due(&self) { self.snapshot() } else { Ok(()) });
+            if let Err(error) = result {
+                // A failed write or fsync leaves the file's state unknown (and a store that
+                // cannot be written is a failing disk): stop taking writes. Nothing
+                // acknowledged is lost; the log holds every acknowledged entry.
+                tracing::error!(%error, "storage failed; refusing further writes");
                 self.storage_failed.store(true, Ordering::Release);
-                for proposal in batch.drain(..) {
-                    let _ = proposal.reply.send(Err(ProposeError::Storage(error.to_string())));
-                }
                 receiver.close();
                 while let Ok(proposal) = receiver.try_recv() {
-                    let _ = proposal.reply.send(Err(ProposeError::Storage(error.to_string())));
+                    batch.push(proposal);
+                }
+                for proposal in batch.drain(..) {
+                    let _ = proposal
+                        .reply
+                        .send(Err(ProposeError::Storage(error.to_string())));
                 }
                 return;
             }
         }
+        if self.wal.last_index() > self.snapshot_index {
+            if let Err(error) = self.snapshot() {
+                tracing::error!(%error, "snapshot at shutdown failed; the log still holds everything");
+            }
+        }
+    }
+
+    /// Saves the whole state with the index it covers, then drops the log prefix it covers.
+    fn snapshot(&mut self) -> Result<(), StorageError> {
+        let (index, data) = {
+            let state = self.state.read();
+            (state.applied_index(), state.snapshot())
+        };
+        let meta = SnapshotMeta {
+            index,
+            term: LOCAL_LOG_TERM,
+            configuration: Vec::new(),
+        };
+        self.store.save_snapshot(&meta, &data)?;
+        self.wal.truncate_prefix(index.next())?;
+        self.snapshot_index = index;
+        tracing::info!(%index, bytes = data.len(), "snapshot saved; log compacted");
+        Ok(())
     }
 
     /// Makes the batch durable, applies it, publishes its events and answers its proposers.
@@ -241,9 +343,16 @@ impl LogWriter {
         {
             let mut clocks = self.clocks.lock();
             for proposal in batch.iter() {
-                let (time, proposed_id) = clocks.stamp(now).map_err(|error| StorageError::io("persisting the message-id high-water mark", error))?;
+                let (time, proposed_id) = clocks.stamp(now).map_err(|error| {
+                    StorageError::io("persisting the message-id high-water mark", error)
+                })?;
                 let command = proposal.command.clone();
-                envelopes.push(Envelope { session: proposal.session, time, proposed_id, command });
+                envelopes.push(Envelope {
+                    session: proposal.session,
+                    time,
+                    proposed_id,
+                    command,
+                });
             }
         }
         let entries: Vec<WalEntry> = envelopes
@@ -264,7 +373,8 @@ impl LogWriter {
                 let applied = state.apply(entry.index, envelope);
                 for (timeline, event) in &applied.events {
                     let view = state.event_view(*timeline, event);
-                    let json = serde_json::to_string(&EventJson::new(&state, &view)).expect("events serialize");
+                    let json = serde_json::to_string(&EventJson::new(&state, &view))
+                        .expect("events serialize");
                     self.hub.publish(FeedItem::Event(view), json);
                 }
                 replies.push(applied.reply);

@@ -30,7 +30,11 @@ pub struct RateLimiter<K> {
 impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// A limiter refilling `per_second` tokens up to `burst`; `per_second == 0` never limits.
     pub fn new(per_second: f64, burst: f64) -> RateLimiter<K> {
-        RateLimiter { per_second, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            per_second,
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes a token for `key` at time `now`, or says how long until one is available.
@@ -42,7 +46,10 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         if buckets.len() >= MAX_TRACKED_KEYS && !buckets.contains_key(key) {
             self.evict(&mut buckets, now);
         }
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket { tokens: self.burst, updated: now });
+        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
         bucket.updated = now;
@@ -50,7 +57,9 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_second))
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / self.per_second,
+            ))
         }
     }
 
@@ -80,7 +89,9 @@ mod tests {
         let wait = limiter.check(&"a", start).unwrap_err();
         assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500));
         assert!(limiter.check(&"b", start).is_ok(), "keys are independent");
-        assert!(limiter.check(&"a", start + Duration::from_millis(500)).is_ok());
+        assert!(limiter
+            .check(&"a", start + Duration::from_millis(500))
+            .is_ok());
     }
 
     #[test]

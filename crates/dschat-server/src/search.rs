@@ -21,7 +21,9 @@ use std::time::Duration;
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, Schema, Value, FAST, INDEXED, STORED, STRING, TEXT};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, Value, FAST, INDEXED, STORED, STRING, TEXT,
+};
 use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 /// Events the indexer takes from the state per round.
@@ -79,11 +81,19 @@ fn schema() -> (Schema, Fields) {
 impl SearchIndex {
     /// Opens (or creates) the index in `dir` and starts following `state`.
     pub fn open(dir: &Path, state: Arc<RwLock<ChatState>>) -> Result<SearchIndex, SearchError> {
-        std::fs::create_dir_all(dir).map_err(|error| tantivy::TantivyError::IoError(Arc::new(error)))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|error| tantivy::TantivyError::IoError(Arc::new(error)))?;
         let (schema, fields) = schema();
         let index = Index::open_or_create(MmapDirectory::open(dir)?, schema)?;
-        let cursor = index.load_metas()?.payload.and_then(|payload| payload.parse().ok()).unwrap_or(0);
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let cursor = index
+            .load_metas()?
+            .payload
+            .and_then(|payload| payload.parse().ok())
+            .unwrap_or(0);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
         let writer = index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?;
         let (wake, wakeups) = mpsc::sync_channel(1);
         let indexed_through = Arc::new(AtomicU64::new(cursor));
@@ -101,7 +111,15 @@ impl SearchIndex {
             .name("search-indexer".into())
             .spawn(move || indexer.run(wakeups, stop_flag))
             .map_err(|error| tantivy::TantivyError::IoError(Arc::new(error)))?;
-        Ok(SearchIndex { index, reader, fields, wake, indexed_through, stop, thread: Some(thread) })
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+            wake,
+            indexed_through,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// Tells the indexer that new events are there (cheap; never blocks).
@@ -137,15 +155,25 @@ impl SearchIndex {
             vec![(Occur::Must, parsed), (Occur::Must, Box::new(visible))];
         if let Some(room) = room {
             let term = Term::from_field_u64(self.fields.room, room.0);
-            clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            ));
         }
         let searcher = self.reader.searcher();
-        let hits = searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit.min(MAX_RESULTS)))?;
+        let hits = searcher.search(
+            &BooleanQuery::new(clauses),
+            &TopDocs::with_limit(limit.min(MAX_RESULTS)),
+        )?;
         let mut results = Vec::with_capacity(hits.len());
         for (score, address) in hits {
             let document: TantivyDocument = searcher.doc(address)?;
-            let id = document.get_first(self.fields.id).and_then(|value| value.as_u64());
-            let timeline = document.get_first(self.fields.timeline).and_then(|value| value.as_str());
+            let id = document
+                .get_first(self.fields.id)
+                .and_then(|value| value.as_u64());
+            let timeline = document
+                .get_first(self.fields.timeline)
+                .and_then(|value| value.as_str());
             if let (Some(id), Some(timeline)) = (id, timeline.and_then(parse_timeline)) {
                 results.push((timeline, MessageId(id), score));
             }
@@ -198,13 +226,19 @@ impl Indexer {
         let (changes, last, more) = {
             let state = self.state.read();
             let events = state.events_after(&state.all_timelines(), self.cursor, EVENTS_PER_ROUND);
-            let Some(last) = events.last().map(|event| event.id) else { return Ok(false) };
+            let Some(last) = events.last().map(|event| event.id) else {
+                return Ok(false);
+            };
             let more = events.len() == EVENTS_PER_ROUND;
-            let changes: Vec<Change> = events.into_iter().filter_map(|event| change(&state, event)).collect();
+            let changes: Vec<Change> = events
+                .into_iter()
+                .filter_map(|event| change(&state, event))
+                .collect();
             (changes, last, more)
         };
         for change in changes {
-            self.writer.delete_term(Term::from_field_u64(self.fields.id, change.id.0));
+            self.writer
+                .delete_term(Term::from_field_u64(self.fields.id, change.id.0));
             if let Some(message) = change.current {
                 self.writer.add_document(self.document(&message))?;
             }
@@ -267,6 +301,11 @@ fn change(state: &ChatState, event: dschat_core::chat::EventView) -> Option<Chan
         EventViewKind::Edited { target, .. } | EventViewKind::Deleted { target } => *target,
         _ => return None,
     };
-    let current = state.message(event.timeline, target).filter(|message| !message.deleted);
-    Some(Change { id: target, current })
+    let current = state
+        .message(event.timeline, target)
+        .filter(|message| !message.deleted);
+    Some(Change {
+        id: target,
+        current,
+    })
 }

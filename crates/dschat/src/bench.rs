@@ -55,28 +55,56 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (server, local) = match &args.server {
         Some(server) => (server.trim_end_matches('/').to_string(), None),
         None => {
-            let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from(format!("dschat-bench-{}", std::process::id())));
+            let data_dir = args
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("dschat-bench-{}", std::process::id())));
             let remove_after = args.data_dir.is_none();
-            let mut config = dschat_server::config::ServerConfig { data_dir: data_dir.clone(), ..Default::default() };
+            let mut config = dschat_server::config::ServerConfig {
+                data_dir: data_dir.clone(),
+                ..Default::default()
+            };
             config.rate_limits = dschat_server::config::RateLimits::unlimited();
-            let node = tokio::task::spawn_blocking(move || dschat_server::node::Node::open(config)).await??;
+            let node = tokio::task::spawn_blocking(move || dschat_server::node::Node::open(config))
+                .await??;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let address = listener.local_addr()?;
-            let app = dschat_server::api::router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            let app = dschat_server::api::router(node.clone())
+                .into_make_service_with_connect_info::<SocketAddr>();
             tokio::spawn(async move { axum::serve(listener, app).await });
-            (format!("http://{address}"), Some((node, data_dir, remove_after)))
+            (
+                format!("http://{address}"),
+                Some((node, data_dir, remove_after)),
+            )
         }
     };
     let max_clients = args.clients.iter().copied().max().unwrap_or(1);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(max_clients).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(max_clients)
+        .build()?;
     let tokens = prepare(&http, &server, max_clients).await?;
     let body = "x".repeat(args.body_bytes);
     let mut runs = Vec::new();
     for &clients in &args.clients {
-        runs.push(measure(&http, &server, &tokens[..clients], &body, Duration::from_secs(args.seconds)).await?);
+        runs.push(
+            measure(
+                &http,
+                &server,
+                &tokens[..clients],
+                &body,
+                Duration::from_secs(args.seconds),
+            )
+            .await?,
+        );
     }
-    println!("\nacknowledged posts on one node (fsync on, {}-byte bodies, {} s per run)", args.body_bytes, args.seconds);
-    println!("{:>8} {:>10} {:>9} {:>9} {:>10}", "clients", "posts/s", "p50 ms", "p99 ms", "p99.9 ms");
+    println!(
+        "\nacknowledged posts on one node (fsync on, {}-byte bodies, {} s per run)",
+        args.body_bytes, args.seconds
+    );
+    println!(
+        "{:>8} {:>10} {:>9} {:>9} {:>10}",
+        "clients", "posts/s", "p50 ms", "p99 ms", "p99.9 ms"
+    );
     for mut run in runs {
         run.latencies.sort_unstable();
         println!(
@@ -91,26 +119,50 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some((node, data_dir, remove_after)) = local {
         tokio::task::spawn_blocking(move || node.shutdown()).await?;
         if remove_after {
-            std::fs::remove_dir_all(&data_dir).with_context(|| format!("removing {}", data_dir.display()))?;
+            std::fs::remove_dir_all(&data_dir)
+                .with_context(|| format!("removing {}", data_dir.display()))?;
         }
     }
     Ok(())
 }
 
 /// Registers one account per client and has them all join the bench room.
-async fn prepare(http: &reqwest::Client, server: &str, clients: usize) -> anyhow::Result<Vec<String>> {
-    let progress = ProgressBar::new(clients as u64).with_style(ProgressStyle::with_template("registering {pos}/{len} {bar:40} {elapsed}")?);
+async fn prepare(
+    http: &reqwest::Client,
+    server: &str,
+    clients: usize,
+) -> anyhow::Result<Vec<String>> {
+    let progress = ProgressBar::new(clients as u64).with_style(ProgressStyle::with_template(
+        "registering {pos}/{len} {bar:40} {elapsed}",
+    )?);
     let run_tag = std::process::id();
     let mut tokens = Vec::with_capacity(clients);
     for client in 0..clients {
-        let credentials = json!({"nickname": format!("bench{run_tag}_{client}"), "password": "bench-password"});
-        let session: serde_json::Value = http.post(format!("{server}/api/v1/accounts")).json(&credentials).send().await?.error_for_status()?.json().await?;
+        let credentials =
+            json!({"nickname": format!("bench{run_tag}_{client}"), "password": "bench-password"});
+        let session: serde_json::Value = http
+            .post(format!("{server}/api/v1/accounts"))
+            .json(&credentials)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         let token = session["token"].as_str().context("no token")?.to_string();
         let room = format!("bench{run_tag}");
         if client == 0 {
-            http.post(format!("{server}/api/v1/rooms")).bearer_auth(&token).json(&json!({"name": room})).send().await?.error_for_status()?;
+            http.post(format!("{server}/api/v1/rooms"))
+                .bearer_auth(&token)
+                .json(&json!({"name": room}))
+                .send()
+                .await?
+                .error_for_status()?;
         } else {
-            http.put(format!("{server}/api/v1/rooms/{room}/members/me")).bearer_auth(&token).send().await?.error_for_status()?;
+            http.put(format!("{server}/api/v1/rooms/{room}/members/me"))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .error_for_status()?;
         }
         tokens.push(token);
         progress.inc(1);
@@ -119,7 +171,13 @@ async fn prepare(http: &reqwest::Client, server: &str, clients: usize) -> anyhow
     Ok(tokens)
 }
 
-async fn measure(http: &reqwest::Client, server: &str, tokens: &[String], body: &str, duration: Duration) -> anyhow::Result<Run> {
+async fn measure(
+    http: &reqwest::Client,
+    server: &str,
+    tokens: &[String],
+    body: &str,
+    duration: Duration,
+) -> anyhow::Result<Run> {
     let url = format!("{server}/api/v1/rooms/bench{}/messages", std::process::id());
     let warm_up = Duration::from_secs(1);
     let start = Instant::now();
@@ -127,7 +185,8 @@ async fn measure(http: &reqwest::Client, server: &str, tokens: &[String], body: 
     let counted = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for token in tokens {
-        let (http, url, token, counted) = (http.clone(), url.clone(), token.clone(), counted.clone());
+        let (http, url, token, counted) =
+            (http.clone(), url.clone(), token.clone(), counted.clone());
         let payload = json!({"body": body});
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -136,7 +195,12 @@ async fn measure(http: &reqwest::Client, server: &str, tokens: &[String], body: 
                 if sent >= deadline {
                     return Ok::<_, anyhow::Error>(latencies);
                 }
-                http.post(&url).bearer_auth(&token).json(&payload).send().await?.error_for_status()?;
+                http.post(&url)
+                    .bearer_auth(&token)
+                    .json(&payload)
+                    .send()
+                    .await?
+                    .error_for_status()?;
                 if sent >= measure_from {
                     latencies.push(sent.elapsed());
                     counted.fetch_add(1, Ordering::Relaxed);
@@ -144,8 +208,9 @@ async fn measure(http: &reqwest::Client, server: &str, tokens: &[String], body: 
             }
         }));
     }
-    let progress = ProgressBar::new((warm_up + duration).as_millis() as u64)
-        .with_style(ProgressStyle::with_template(&format!("{:>4} clients {{bar:40}} {{msg}}", tokens.len()))?);
+    let progress = ProgressBar::new((warm_up + duration).as_millis() as u64).with_style(
+        ProgressStyle::with_template(&format!("{:>4} clients {{bar:40}} {{msg}}", tokens.len()))?,
+    );
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
         progress.set_position(start.elapsed().as_millis() as u64);
@@ -156,5 +221,10 @@ async fn measure(http: &reqwest::Client, server: &str, tokens: &[String], body: 
     for task in tasks {
         latencies.extend(task.await??);
     }
-    Ok(Run { clients: tokens.len(), posts: latencies.len(), elapsed: duration, latencies })
+    Ok(Run {
+        clients: tokens.len(),
+        posts: latencies.len(),
+        elapsed: duration,
+        latencies,
+    })
 }

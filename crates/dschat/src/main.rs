@@ -98,7 +98,10 @@ enum BenchCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tantivy=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tantivy=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -109,7 +112,9 @@ async fn main() -> anyhow::Result<()> {
         Commands::Login { nickname } => client::log_in(options, nickname, false).await,
         Commands::Logout => client::log_out(options).await,
         Commands::Rooms => client::rooms(options).await,
-        Commands::CreateRoom { room, topic } => client::enter_room(options, room, true, topic).await,
+        Commands::CreateRoom { room, topic } => {
+            client::enter_room(options, room, true, topic).await
+        }
         Commands::Join { room } => client::enter_room(options, room, false, String::new()).await,
         Commands::Send { room, words } => client::send(options, room, words).await,
         Commands::History { room, limit } => client::history(options, room, limit).await,

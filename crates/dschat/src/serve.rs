@@ -32,7 +32,8 @@ impl ServeArgs {
     pub fn config(&self) -> anyhow::Result<ServerConfig> {
         let mut config = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => ServerConfig::default(),
@@ -58,13 +59,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let address = listener.local_addr()?;
     let data_dir = config.data_dir.clone();
-    let node = tokio::task::spawn_blocking(move || Node::open(config)).await?.context("cannot open the data directory")?;
+    let node = tokio::task::spawn_blocking(move || Node::open(config))
+        .await?
+        .context("cannot open the data directory")?;
     println!("dschat is serving; data in {}", data_dir.display());
-    println!("  HTTP API:  http://{address}/api/v1   (OpenAPI: http://{address}/api/v1/openapi.json)");
+    println!(
+        "  HTTP API:  http://{address}/api/v1   (OpenAPI: http://{address}/api/v1/openapi.json)"
+    );
     println!("  WebSocket: ws://{address}/api/v1/stream");
     println!("  try:       dschat register --server http://{address} <nickname>");
     println!("Stop with Ctrl-C.");
-    let app = dschat_server::api::router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = dschat_server::api::router(node.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
     let (signalled, mut signal_seen) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;

@@ -71,7 +71,9 @@ impl ChatState {
     /// Every timeline (rooms, then private conversations), in a fixed order.
     pub fn all_timelines(&self) -> Vec<Timeline> {
         let rooms = self.rooms.keys().map(|&room| Timeline::Room(room));
-        rooms.chain(self.direct.keys().map(|&(a, b)| Timeline::Direct(a, b))).collect()
+        rooms
+            .chain(self.direct.keys().map(|&(a, b)| Timeline::Direct(a, b)))
+            .collect()
     }
 
     /// The users `user` has a private conversation with, in id order.

@@ -39,38 +39,76 @@ pub struct SessionJson {
     user: UserJson,
 }
 
-fn check_login_limits(state: &AppState, nickname: &str, address: ClientAddress) -> Result<(), Problem> {
+fn check_login_limits(
+    state: &AppState,
+    nickname: &str,
+    address: ClientAddress,
+) -> Result<(), Problem> {
     let now = Instant::now();
-    state.limits.logins_by_address.check(&address.0, now).map_err(Problem::rate_limited)?;
+    state
+        .limits
+        .logins_by_address
+        .check(&address.0, now)
+        .map_err(Problem::rate_limited)?;
     let key = dschat_core::chat::validate::name_key(nickname);
-    state.limits.logins_by_account.check(&key, now).map_err(Problem::rate_limited)
+    state
+        .limits
+        .logins_by_account
+        .check(&key, now)
+        .map_err(Problem::rate_limited)
 }
 
 fn check_password_shape(password: &str) -> Result<(), Problem> {
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(Problem::invalid("password", format!("password: at most {MAX_PASSWORD_BYTES} bytes")));
+        return Err(Problem::invalid(
+            "password",
+            format!("password: at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(Problem::invalid("password", format!("password: at least {MIN_PASSWORD_CHARS} characters")));
+        return Err(Problem::invalid(
+            "password",
+            format!("password: at least {MIN_PASSWORD_CHARS} characters"),
+        ));
     }
     Ok(())
 }
 
 /// Runs a password hash or check on the blocking pool, at most two at a time.
-async fn hashing<T: Send + 'static>(state: &AppState, work: impl FnOnce() -> T + Send + 'static) -> T {
-    let _permit = state.hashing.acquire().await.expect("the semaphore is never closed");
-    tokio::task::spawn_blocking(work).await.expect("password hashing does not panic")
+async fn hashing<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let _permit = state
+        .hashing
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(work)
+        .await
+        .expect("password hashing does not panic")
 }
 
-async fn issue_token(state: &AppState, user: UserId, nickname: String) -> Result<SessionJson, Problem> {
+async fn issue_token(
+    state: &AppState,
+    user: UserId,
+    nickname: String,
+) -> Result<SessionJson, Problem> {
     let token = auth::new_token();
     let expires_unix_ms = unix_ms_now() + state.node.config().token_lifetime_seconds * 1000;
-    let command = Command::IssueToken { user, token_hash: auth::token_hash(&token), expires_unix_ms };
+    let command = Command::IssueToken {
+        user,
+        token_hash: auth::token_hash(&token),
+        expires_unix_ms,
+    };
     propose(state, None, command).await?;
     Ok(SessionJson {
         token,
         expires: super::time::rfc3339(expires_unix_ms),
-        user: UserJson { id: user.to_string(), nickname },
+        user: UserJson {
+            id: user.to_string(),
+            nickname,
+        },
     })
 }
 
@@ -84,18 +122,29 @@ pub async fn register(
     check_login_limits(&state, &credentials.nickname, address)?;
     let max_chars = state.node.config().limits.max_name_chars;
     if credentials.nickname.chars().count() > max_chars {
-        return Err(Problem::invalid("nickname", format!("nickname: at most {max_chars} characters")));
+        return Err(Problem::invalid(
+            "nickname",
+            format!("nickname: at most {max_chars} characters"),
+        ));
     }
     dschat_core::chat::validate::nickname(&credentials.nickname)?;
     check_password_shape(&credentials.password)?;
     let password = credentials.password;
     let password_hash = hashing(&state, move || auth::hash_password(&password)).await;
     let nickname = credentials.nickname;
-    let command = Command::Register { nickname: nickname.clone(), password_hash };
-    let Response::UserCreated(user) = propose(&state, session, command).await? else {
-        return Err(Problem::malformed("the state machine answered a registration unexpectedly"));
+    let command = Command::Register {
+        nickname: nickname.clone(),
+        password_hash,
     };
-    Ok((StatusCode::CREATED, Json(issue_token(&state, user, nickname).await?)))
+    let Response::UserCreated(user) = propose(&state, session, command).await? else {
+        return Err(Problem::malformed(
+            "the state machine answered a registration unexpectedly",
+        ));
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(issue_token(&state, user, nickname).await?),
+    ))
 }
 
 /// `POST /api/v1/sessions`: logs in and returns a new bearer token.
@@ -106,36 +155,66 @@ pub async fn login(
 ) -> Result<impl IntoResponse, Problem> {
     check_login_limits(&state, &credentials.nickname, address)?;
     if credentials.password.len() > MAX_PASSWORD_BYTES {
-        return Err(Problem::invalid("password", format!("password: at most {MAX_PASSWORD_BYTES} bytes")));
+        return Err(Problem::invalid(
+            "password",
+            format!("password: at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
     }
     let account = {
         let chat = state.node.state().read();
-        chat.user_by_nickname(&credentials.nickname).map(|user| (user.id, user.nickname.clone(), user.password_hash.clone()))
+        chat.user_by_nickname(&credentials.nickname)
+            .map(|user| (user.id, user.nickname.clone(), user.password_hash.clone()))
     };
     let password = credentials.password;
     let verified = match account {
         Some((id, nickname, stored)) => {
-            hashing(&state, move || auth::verify_password(&password, &stored)).await.then_some((id, nickname))
+            hashing(&state, move || auth::verify_password(&password, &stored))
+                .await
+                .then_some((id, nickname))
         }
         None => {
-            hashing(&state, move || auth::verify_password_against_nothing(&password)).await;
+            hashing(&state, move || {
+                auth::verify_password_against_nothing(&password)
+            })
+            .await;
             None
         }
     };
     let (user, nickname) = verified.ok_or_else(|| {
-        Problem::new(StatusCode::UNAUTHORIZED, "wrong-credentials", "Wrong credentials", "wrong nickname or password")
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong-credentials",
+            "Wrong credentials",
+            "wrong nickname or password",
+        )
     })?;
-    Ok((StatusCode::CREATED, Json(issue_token(&state, user, nickname).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(issue_token(&state, user, nickname).await?),
+    ))
 }
 
 /// `DELETE /api/v1/sessions/current`: revokes the token used for this request.
-pub async fn logout(State(state): State<AppState>, user: CurrentUser) -> Result<StatusCode, Problem> {
-    propose(&state, None, Command::RevokeToken { token_hash: user.token_hash }).await?;
+pub async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<StatusCode, Problem> {
+    propose(
+        &state,
+        None,
+        Command::RevokeToken {
+            token_hash: user.token_hash,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/v1/me`: the account behind the token.
 pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Json<UserJson> {
     let nickname = state.node.state().read().nickname(user.id);
-    Json(UserJson { id: user.id.to_string(), nickname })
+    Json(UserJson {
+        id: user.id.to_string(),
+        nickname,
+    })
 }

@@ -40,7 +40,10 @@ impl RoomJson {
     pub fn new(state: &ChatState, room: &Room, viewer: Option<UserId>) -> RoomJson {
         let joined = viewer.is_some_and(|user| room.members.contains(&user));
         let (unread, read_marker) = match viewer {
-            Some(user) if joined => (state.unread_count(user, room.id), state.read_marker(user, room.id)),
+            Some(user) if joined => (
+                state.unread_count(user, room.id),
+                state.read_marker(user, room.id),
+            ),
             _ => (0, MessageId(0)),
         };
         RoomJson {
@@ -71,8 +74,14 @@ impl PlaceJson {
     /// Resolves a timeline's names.
     pub fn new(state: &ChatState, timeline: Timeline) -> PlaceJson {
         match timeline {
-            Timeline::Room(room) => PlaceJson { room: state.room(room).map(|room| room.name.clone()), direct: None },
-            Timeline::Direct(a, b) => PlaceJson { room: None, direct: Some([state.nickname(a), state.nickname(b)]) },
+            Timeline::Room(room) => PlaceJson {
+                room: state.room(room).map(|room| room.name.clone()),
+                direct: None,
+            },
+            Timeline::Direct(a, b) => PlaceJson {
+                room: None,
+                direct: Some([state.nickname(a), state.nickname(b)]),
+            },
         }
     }
 }
@@ -185,16 +194,26 @@ impl EventJson {
     /// Converts an event view.
     pub fn new(state: &ChatState, event: &EventView) -> EventJson {
         let kind = match &event.kind {
-            EventViewKind::Posted(message) => EventKindJson::Posted { message: MessageJson::new(state, message) },
-            EventViewKind::Edited { target, body } => {
-                EventKindJson::Edited { target: target.to_string(), body: body.clone() }
-            }
-            EventViewKind::Deleted { target } => EventKindJson::Deleted { target: target.to_string() },
-            EventViewKind::TopicChanged { by, topic } => {
-                EventKindJson::TopicChanged { by: by.clone(), topic: topic.clone() }
-            }
-            EventViewKind::Joined { nickname } => EventKindJson::Joined { nickname: nickname.clone() },
-            EventViewKind::Left { nickname } => EventKindJson::Left { nickname: nickname.clone() },
+            EventViewKind::Posted(message) => EventKindJson::Posted {
+                message: MessageJson::new(state, message),
+            },
+            EventViewKind::Edited { target, body } => EventKindJson::Edited {
+                target: target.to_string(),
+                body: body.clone(),
+            },
+            EventViewKind::Deleted { target } => EventKindJson::Deleted {
+                target: target.to_string(),
+            },
+            EventViewKind::TopicChanged { by, topic } => EventKindJson::TopicChanged {
+                by: by.clone(),
+                topic: topic.clone(),
+            },
+            EventViewKind::Joined { nickname } => EventKindJson::Joined {
+                nickname: nickname.clone(),
+            },
+            EventViewKind::Left { nickname } => EventKindJson::Left {
+                nickname: nickname.clone(),
+            },
         };
         EventJson {
             frame: "event",
@@ -230,7 +249,10 @@ impl EphemeralJson {
         EphemeralJson {
             frame: "ephemeral",
             id: message.id.to_string(),
-            room: state.room(message.room).map(|room| room.name.clone()).unwrap_or_default(),
+            room: state
+                .room(message.room)
+                .map(|room| room.name.clone())
+                .unwrap_or_default(),
             author: message.author_name.clone(),
             body: message.body.clone(),
             time: rfc3339(message.time_unix_ms),

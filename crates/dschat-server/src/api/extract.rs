@@ -26,7 +26,12 @@ fn json_problem(rejection: JsonRejection) -> Problem {
         ),
         JsonRejection::BytesRejection(error) => {
             if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large", error.body_text())
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    "Body too large",
+                    error.body_text(),
+                )
             } else {
                 Problem::malformed(error.body_text())
             }
@@ -39,7 +44,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        axum::Json::<T>::from_request(request, state).await.map(|json| ApiJson(json.0)).map_err(json_problem)
+        axum::Json::<T>::from_request(request, state)
+            .await
+            .map(|json| ApiJson(json.0))
+            .map_err(json_problem)
     }
 }
 
@@ -84,21 +92,33 @@ pub struct CurrentUser {
 fn bearer_token(parts: &Parts) -> Option<String> {
     if let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
-        return value.strip_prefix("Bearer ").map(|token| token.trim().to_string());
+        return value
+            .strip_prefix("Bearer ")
+            .map(|token| token.trim().to_string());
     }
     let query = parts.uri.query()?;
-    query.split('&').find_map(|pair| pair.strip_prefix("token=")).map(str::to_string)
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(str::to_string)
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let token = bearer_token(parts)
-            .ok_or_else(|| Problem::unauthenticated("send a bearer token: Authorization: Bearer <token>"))?;
+        let token = bearer_token(parts).ok_or_else(|| {
+            Problem::unauthenticated("send a bearer token: Authorization: Bearer <token>")
+        })?;
         let token_hash = auth::token_hash(&token);
-        let user = state.node.state().read().authenticate(&token_hash, unix_ms_now());
-        let id = user.ok_or_else(|| Problem::unauthenticated("the token is unknown, revoked or expired; log in again"))?;
+        let user = state
+            .node
+            .state()
+            .read()
+            .authenticate(&token_hash, unix_ms_now());
+        let id = user.ok_or_else(|| {
+            Problem::unauthenticated("the token is unknown, revoked or expired; log in again")
+        })?;
         Ok(CurrentUser { id, token_hash })
     }
 }
@@ -111,8 +131,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
-        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-        Ok(ClientAddress(address.unwrap_or(IpAddr::from([127, 0, 0, 1]))))
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(ClientAddress(
+            address.unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        ))
     }
 }
 
@@ -125,9 +150,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
         let header = |name: &str| -> Result<Option<u64>, Problem> {
-            let Some(value) = parts.headers.get(name) else { return Ok(None) };
-            let parsed = value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok());
-            parsed.map(Some).ok_or_else(|| Problem::malformed(format!("header {name} must be an unsigned integer")))
+            let Some(value) = parts.headers.get(name) else {
+                return Ok(None);
+            };
+            let parsed = value
+                .to_str()
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok());
+            parsed.map(Some).ok_or_else(|| {
+                Problem::malformed(format!("header {name} must be an unsigned integer"))
+            })
         };
         match (header("dschat-client-id")?, header("dschat-sequence")?) {
             (Some(client), Some(sequence)) => Ok(Session(Some(ClientSession {
@@ -135,7 +167,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
                 sequence: SequenceNumber(sequence),
             }))),
             (None, None) => Ok(Session(None)),
-            _ => Err(Problem::malformed("send both Dschat-Client-Id and Dschat-Sequence, or neither")),
+            _ => Err(Problem::malformed(
+                "send both Dschat-Client-Id and Dschat-Sequence, or neither",
+            )),
         }
     }
 }

@@ -26,7 +26,9 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequest, Request, State};
 use axum::response::Response;
 use axum::Json;
-use dschat_core::chat::{ChatState, Command, EventViewKind, MessageView, Page, Response as Reply, Timeline};
+use dschat_core::chat::{
+    ChatState, Command, EventViewKind, MessageView, Page, Response as Reply, Timeline,
+};
 use dschat_core::ids::MessageId;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -51,7 +53,10 @@ pub struct LegacyMessage {
 
 fn legacy_message(chat: &ChatState, message: &MessageView) -> LegacyMessage {
     let topic = match message.timeline {
-        Timeline::Room(room) => chat.room(room).map(|room| room.name.clone()).unwrap_or_default(),
+        Timeline::Room(room) => chat
+            .room(room)
+            .map(|room| room.name.clone())
+            .unwrap_or_default(),
         Timeline::Direct(..) => String::new(),
     };
     LegacyMessage {
@@ -66,15 +71,31 @@ fn legacy_message(chat: &ChatState, message: &MessageView) -> LegacyMessage {
 }
 
 /// The newest `limit` messages of all rooms with ids in `low..=high`, oldest first.
-fn all_rooms_page(chat: &ChatState, low: MessageId, high: MessageId, limit: usize) -> Vec<LegacyMessage> {
+fn all_rooms_page(
+    chat: &ChatState,
+    low: MessageId,
+    high: MessageId,
+    limit: usize,
+) -> Vec<LegacyMessage> {
     let mut merged: Vec<MessageView> = Vec::new();
     for room in chat.rooms() {
-        let page = chat.history(Timeline::Room(room.id), Page::Before(MessageId(high.0.saturating_add(1))), limit);
-        merged.extend(page.into_iter().filter(|message| message.id >= low && !message.deleted));
+        let page = chat.history(
+            Timeline::Room(room.id),
+            Page::Before(MessageId(high.0.saturating_add(1))),
+            limit,
+        );
+        merged.extend(
+            page.into_iter()
+                .filter(|message| message.id >= low && !message.deleted),
+        );
     }
     merged.sort_by_key(|message| std::cmp::Reverse(message.id));
     merged.truncate(limit);
-    merged.iter().rev().map(|message| legacy_message(chat, message)).collect()
+    merged
+        .iter()
+        .rev()
+        .map(|message| legacy_message(chat, message))
+        .collect()
 }
 
 /// Maps a free-text topic to a room name: letters, digits, `-`, `_` and `.` are kept, runs of
@@ -88,8 +109,16 @@ pub fn room_for_topic(topic: &str) -> String {
             name.push('-');
         }
     }
-    let name: String = name.trim_matches(['-', '.']).chars().take(dschat_core::chat::validate::MAX_ROOM_NAME_CHARS).collect();
-    if name.is_empty() { DEFAULT_ROOM.to_string() } else { name }
+    let name: String = name
+        .trim_matches(['-', '.'])
+        .chars()
+        .take(dschat_core::chat::validate::MAX_ROOM_NAME_CHARS)
+        .collect();
+    if name.is_empty() {
+        DEFAULT_ROOM.to_string()
+    } else {
+        name
+    }
 }
 
 /// A form body (`application/x-www-form-urlencoded`), as the original page sent; an empty
@@ -100,13 +129,20 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for LegacyFo
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(rejection.status(), "body-too-large", "Body too large", rejection.body_text())
-            } else {
-                Problem::malformed(rejection.body_text())
-            }
-        })?;
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::new(
+                        rejection.status(),
+                        "body-too-large",
+                        "Body too large",
+                        rejection.body_text(),
+                    )
+                } else {
+                    Problem::malformed(rejection.body_text())
+                }
+            })?;
         serde_urlencoded::from_bytes(&bytes)
             .map(LegacyForm)
             .map_err(|error| Problem::malformed(format!("form fields: {error}")))
@@ -131,21 +167,37 @@ pub async fn send(
     address: ClientAddress,
     LegacyForm(form): LegacyForm<SendForm>,
 ) -> Result<Json<LegacyMessage>, Problem> {
-    state.limits.posts_by_address.check(&address.0, Instant::now()).map_err(Problem::rate_limited)?;
+    state
+        .limits
+        .posts_by_address
+        .check(&address.0, Instant::now())
+        .map_err(Problem::rate_limited)?;
     let max_bytes = state.node.config().limits.max_message_bytes;
     if form.content.len() > max_bytes {
-        return Err(Problem::invalid("content", format!("content: at most {max_bytes} bytes")));
+        return Err(Problem::invalid(
+            "content",
+            format!("content: at most {max_bytes} bytes"),
+        ));
     }
-    let name = form.name.or(form.nickname).unwrap_or_else(|| "anonymous".into());
+    let name = form
+        .name
+        .or(form.nickname)
+        .unwrap_or_else(|| "anonymous".into());
     let room_name = room_for_topic(&form.topic);
-    let command = Command::PostGuest { room_name: room_name.clone(), name, email: form.email, body: form.content };
+    let command = Command::PostGuest {
+        room_name: room_name.clone(),
+        name,
+        email: form.email,
+        body: form.content,
+    };
     let Reply::Event(id) = propose(&state, None, command).await? else {
         return Err(Problem::malformed("unexpected answer to a post"));
     };
     let chat = state.node.state().read();
     let room = chat.room_by_name(&room_name).map(|room| room.id);
     let message = room.and_then(|room| chat.message(Timeline::Room(room), id));
-    let message = message.ok_or_else(|| Problem::not_found("unknown-message", "the message vanished"))?;
+    let message =
+        message.ok_or_else(|| Problem::not_found("unknown-message", "the message vanished"))?;
     Ok(Json(legacy_message(&chat, &message)))
 }
 
@@ -156,11 +208,16 @@ pub struct GetForm {
 }
 
 /// `POST /get`: the 50 messages before `older_than`.
-pub async fn get(State(state): State<AppState>, LegacyForm(form): LegacyForm<GetForm>) -> Result<Json<Vec<LegacyMessage>>, Problem> {
+pub async fn get(
+    State(state): State<AppState>,
+    LegacyForm(form): LegacyForm<GetForm>,
+) -> Result<Json<Vec<LegacyMessage>>, Problem> {
     let high = match form.older_than.as_deref().map(str::trim) {
         None | Some("") | Some("-1") => MessageId(u64::MAX - 1),
         Some(text) => {
-            let id: u64 = text.parse().map_err(|_| Problem::invalid("older_than", "older_than: a message id"))?;
+            let id: u64 = text
+                .parse()
+                .map_err(|_| Problem::invalid("older_than", "older_than: a message id"))?;
             MessageId(id.saturating_sub(1))
         }
     };
@@ -170,7 +227,9 @@ pub async fn get(State(state): State<AppState>, LegacyForm(form): LegacyForm<Get
 
 /// `GET /websocket`.
 pub async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(4096).on_upgrade(move |socket| run(socket, state))
+    upgrade
+        .max_message_size(4096)
+        .on_upgrade(move |socket| run(socket, state))
 }
 
 #[derive(Deserialize)]
@@ -191,7 +250,13 @@ fn id_value(value: &serde_json::Value, newest: MessageId) -> Option<MessageId> {
 
 async fn run(mut socket: WebSocket, state: AppState) {
     let capacity = state.node.config().limits.max_stream_queue_events;
-    let mut feed = state.node.hub().subscribe(Subscription { all_rooms: true, ..Default::default() }, capacity);
+    let mut feed = state.node.hub().subscribe(
+        Subscription {
+            all_rooms: true,
+            ..Default::default()
+        },
+        capacity,
+    );
     loop {
         let frame = tokio::select! {
             incoming = socket.next() => match incoming {
@@ -213,7 +278,11 @@ async fn run(mut socket: WebSocket, state: AppState) {
                 Err(_) => return,
             },
         };
-        if socket.send(Message::Text(Utf8Bytes::from(frame))).await.is_err() {
+        if socket
+            .send(Message::Text(Utf8Bytes::from(frame)))
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -224,10 +293,17 @@ fn range_answer(state: &AppState, text: &str) -> String {
     let newest = chat.last_event_id();
     let range = serde_json::from_str::<RangeRequest>(text)
         .ok()
-        .and_then(|request| Some((id_value(&request.first_id, newest)?, id_value(&request.last_id, newest)?)));
+        .and_then(|request| {
+            Some((
+                id_value(&request.first_id, newest)?,
+                id_value(&request.last_id, newest)?,
+            ))
+        });
     match range {
-        Some((low, high)) => serde_json::to_string(&all_rooms_page(&chat, low, high, LEGACY_PAGE)).expect("serializes"),
-        None => serde_json::json!({"error": "send {\"first_id\": id, \"last_id\": id or -1}"}).to_string(),
+        Some((low, high)) => serde_json::to_string(&all_rooms_page(&chat, low, high, LEGACY_PAGE))
+            .expect("serializes"),
+        None => serde_json::json!({"error": "send {\"first_id\": id, \"last_id\": id or -1}"})
+            .to_string(),
     }
 }
 

@@ -47,7 +47,10 @@ pub struct BodyJson {
 fn page(query: &HistoryQuery) -> Result<(Page, usize), Problem> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(Problem::invalid("limit", format!("limit: from 1 to {MAX_PAGE}")));
+        return Err(Problem::invalid(
+            "limit",
+            format!("limit: from 1 to {MAX_PAGE}"),
+        ));
     }
     let page = match (query.before, query.after) {
         (None, None) => Page::Newest,
@@ -58,30 +61,65 @@ fn page(query: &HistoryQuery) -> Result<(Page, usize), Problem> {
     Ok((page, limit))
 }
 
-fn history_json(state: &AppState, timeline: Timeline, query: &HistoryQuery) -> Result<Json<HistoryJson>, Problem> {
+fn history_json(
+    state: &AppState,
+    timeline: Timeline,
+    query: &HistoryQuery,
+) -> Result<Json<HistoryJson>, Problem> {
     let (page, limit) = page(query)?;
     let chat = state.node.state().read();
-    let messages = chat.history(timeline, page, limit).iter().map(|message| MessageJson::new(&chat, message)).collect();
+    let messages = chat
+        .history(timeline, page, limit)
+        .iter()
+        .map(|message| MessageJson::new(&chat, message))
+        .collect();
     Ok(Json(HistoryJson { messages }))
 }
 
-fn check_message(state: &AppState, user: UserId, address: ClientAddress, body: &str) -> Result<(), Problem> {
+fn check_message(
+    state: &AppState,
+    user: UserId,
+    address: ClientAddress,
+    body: &str,
+) -> Result<(), Problem> {
     let max_bytes = state.node.config().limits.max_message_bytes;
     if body.len() > max_bytes {
-        return Err(Problem::invalid("body", format!("body: at most {max_bytes} bytes")));
+        return Err(Problem::invalid(
+            "body",
+            format!("body: at most {max_bytes} bytes"),
+        ));
     }
     let now = Instant::now();
-    state.limits.posts_by_account.check(&user, now).map_err(Problem::rate_limited)?;
-    state.limits.posts_by_address.check(&address.0, now).map_err(Problem::rate_limited)
+    state
+        .limits
+        .posts_by_account
+        .check(&user, now)
+        .map_err(Problem::rate_limited)?;
+    state
+        .limits
+        .posts_by_address
+        .check(&address.0, now)
+        .map_err(Problem::rate_limited)
 }
 
-fn message_json(state: &AppState, timeline: Timeline, id: MessageId) -> Result<Json<MessageJson>, Problem> {
+fn message_json(
+    state: &AppState,
+    timeline: Timeline,
+    id: MessageId,
+) -> Result<Json<MessageJson>, Problem> {
     let chat = state.node.state().read();
-    let message = chat.message(timeline, id).ok_or_else(|| Problem::not_found("unknown-message", "no such message"))?;
+    let message = chat
+        .message(timeline, id)
+        .ok_or_else(|| Problem::not_found("unknown-message", "no such message"))?;
     Ok(Json(MessageJson::new(&chat, &message)))
 }
 
-async fn write_message(state: &AppState, session: Option<dschat_core::chat::ClientSession>, timeline: Timeline, command: Command) -> Result<Json<MessageJson>, Problem> {
+async fn write_message(
+    state: &AppState,
+    session: Option<dschat_core::chat::ClientSession>,
+    timeline: Timeline,
+    command: Command,
+) -> Result<Json<MessageJson>, Problem> {
     let Response::Event(id) = propose(state, session, command).await? else {
         return Err(Problem::malformed("unexpected answer to a message"));
     };
@@ -109,19 +147,54 @@ pub async fn post(
 ) -> Result<impl IntoResponse, Problem> {
     let room = room_id(&state, &name)?;
     check_message(&state, user.id, address, &body.body)?;
-    let command = Command::Post { user: user.id, room, body: body.body };
-    Ok((StatusCode::CREATED, write_message(&state, session, Timeline::Room(room), command).await?))
+    let command = Command::Post {
+        user: user.id,
+        room,
+        body: body.body,
+    };
+    Ok((
+        StatusCode::CREATED,
+        write_message(&state, session, Timeline::Room(room), command).await?,
+    ))
 }
 
-async fn edit_in(state: &AppState, user: CurrentUser, address: ClientAddress, session: Option<dschat_core::chat::ClientSession>, timeline: Timeline, target: MessageId, body: String) -> Result<Json<MessageJson>, Problem> {
+async fn edit_in(
+    state: &AppState,
+    user: CurrentUser,
+    address: ClientAddress,
+    session: Option<dschat_core::chat::ClientSession>,
+    timeline: Timeline,
+    target: MessageId,
+    body: String,
+) -> Result<Json<MessageJson>, Problem> {
     check_message(state, user.id, address, &body)?;
-    let command = Command::Edit { user: user.id, timeline, target, body };
+    let command = Command::Edit {
+        user: user.id,
+        timeline,
+        target,
+        body,
+    };
     propose(state, session, command).await?;
     message_json(state, timeline, target)
 }
 
-async fn delete_in(state: &AppState, user: CurrentUser, session: Option<dschat_core::chat::ClientSession>, timeline: Timeline, target: MessageId) -> Result<StatusCode, Problem> {
-    propose(state, session, Command::Delete { user: user.id, timeline, target }).await?;
+async fn delete_in(
+    state: &AppState,
+    user: CurrentUser,
+    session: Option<dschat_core::chat::ClientSession>,
+    timeline: Timeline,
+    target: MessageId,
+) -> Result<StatusCode, Problem> {
+    propose(
+        state,
+        session,
+        Command::Delete {
+            user: user.id,
+            timeline,
+            target,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -135,7 +208,16 @@ pub async fn edit(
     ApiJson(body): ApiJson<BodyJson>,
 ) -> Result<Json<MessageJson>, Problem> {
     let timeline = Timeline::Room(room_id(&state, &name)?);
-    edit_in(&state, user, address, session, timeline, MessageId(id), body.body).await
+    edit_in(
+        &state,
+        user,
+        address,
+        session,
+        timeline,
+        MessageId(id),
+        body.body,
+    )
+    .await
 }
 
 /// `DELETE /api/v1/rooms/{room}/messages/{id}`: deletes one's own message.
@@ -162,20 +244,32 @@ pub async fn ephemeral(
     dschat_core::chat::validate::body(&body.body)?;
     let author_name = {
         let chat = state.node.state().read();
-        let member = chat.room(room).is_some_and(|entry| entry.members.contains(&user.id));
+        let member = chat
+            .room(room)
+            .is_some_and(|entry| entry.members.contains(&user.id));
         if !member {
             return Err(dschat_core::chat::ChatError::NotMember.into());
         }
         chat.nickname(user.id)
     };
     let (time_unix_ms, id) = state.node.stamp_unlogged()?;
-    let message = EphemeralMessage { id, room, author_name, body: body.body, time_unix_ms };
+    let message = EphemeralMessage {
+        id,
+        room,
+        author_name,
+        body: body.body,
+        time_unix_ms,
+    };
     let json = {
         let chat = state.node.state().read();
-        serde_json::to_string(&super::dto::EphemeralJson::new(&chat, &message)).expect("ephemeral messages serialize")
+        serde_json::to_string(&super::dto::EphemeralJson::new(&chat, &message))
+            .expect("ephemeral messages serialize")
     };
     state.node.hub().publish(FeedItem::Ephemeral(message), json);
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id.to_string() }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "id": id.to_string() })),
+    ))
 }
 
 fn partner(state: &AppState, nickname: &str) -> Result<UserId, Problem> {
@@ -194,14 +288,20 @@ pub struct ConversationJson {
 }
 
 /// `GET /api/v1/direct`: the viewer's private conversations.
-pub async fn conversations(State(state): State<AppState>, user: CurrentUser) -> Json<Vec<ConversationJson>> {
+pub async fn conversations(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Json<Vec<ConversationJson>> {
     let chat = state.node.state().read();
     let list = chat
         .direct_partners(user.id)
         .into_iter()
         .map(|other| {
             let newest = chat.history(Timeline::direct(user.id, other), Page::Newest, 1);
-            ConversationJson { with: chat.nickname(other), last_message: newest.first().map(|m| MessageJson::new(&chat, m)) }
+            ConversationJson {
+                with: chat.nickname(other),
+                last_message: newest.first().map(|m| MessageJson::new(&chat, m)),
+            }
         })
         .collect();
     Json(list)
@@ -230,8 +330,15 @@ pub async fn send_direct(
     let other = partner(&state, &nickname)?;
     check_message(&state, user.id, address, &body.body)?;
     let timeline = Timeline::direct(user.id, other);
-    let command = Command::SendDirect { user: user.id, to: other, body: body.body };
-    Ok((StatusCode::CREATED, write_message(&state, session, timeline, command).await?))
+    let command = Command::SendDirect {
+        user: user.id,
+        to: other,
+        body: body.body,
+    };
+    Ok((
+        StatusCode::CREATED,
+        write_message(&state, session, timeline, command).await?,
+    ))
 }
 
 /// `PATCH /api/v1/direct/{nickname}/messages/{id}`.
@@ -244,7 +351,16 @@ pub async fn edit_direct(
     ApiJson(body): ApiJson<BodyJson>,
 ) -> Result<Json<MessageJson>, Problem> {
     let timeline = Timeline::direct(user.id, partner(&state, &nickname)?);
-    edit_in(&state, user, address, session, timeline, MessageId(id), body.body).await
+    edit_in(
+        &state,
+        user,
+        address,
+        session,
+        timeline,
+        MessageId(id),
+        body.body,
+    )
+    .await
 }
 
 /// `DELETE /api/v1/direct/{nickname}/messages/{id}`.
@@ -283,22 +399,44 @@ pub async fn search(
     ApiQuery(query): ApiQuery<SearchQuery>,
 ) -> Result<Json<Vec<SearchHitJson>>, Problem> {
     if query.q.trim().is_empty() || query.q.len() > MAX_QUERY_BYTES {
-        return Err(Problem::invalid("q", format!("q: from 1 to {MAX_QUERY_BYTES} bytes")));
+        return Err(Problem::invalid(
+            "q",
+            format!("q: from 1 to {MAX_QUERY_BYTES} bytes"),
+        ));
     }
-    let room = query.room.as_deref().map(|name| room_id(&state, name)).transpose()?;
-    let limit = query.limit.unwrap_or(20).clamp(1, crate::search::MAX_RESULTS);
+    let room = query
+        .room
+        .as_deref()
+        .map(|name| room_id(&state, name))
+        .transpose()?;
+    let limit = query
+        .limit
+        .unwrap_or(20)
+        .clamp(1, crate::search::MAX_RESULTS);
     let search = state.node.search().clone();
     let text = query.q.clone();
     let hits = tokio::task::spawn_blocking(move || search.search(&text, user.id, room, limit))
         .await
         .expect("search does not panic")
-        .map_err(|error| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "search-unavailable", "Search unavailable", error.to_string()))?;
+        .map_err(|error| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "search-unavailable",
+                "Search unavailable",
+                error.to_string(),
+            )
+        })?;
     let chat = state.node.state().read();
     let results = hits
         .into_iter()
         .filter_map(|(timeline, id, score)| {
-            let message = chat.message(timeline, id).filter(|message| !message.deleted)?;
-            Some(SearchHitJson { score, message: MessageJson::new(&chat, &message) })
+            let message = chat
+                .message(timeline, id)
+                .filter(|message| !message.deleted)?;
+            Some(SearchHitJson {
+                score,
+                message: MessageJson::new(&chat, &message),
+            })
         })
         .collect();
     Ok(Json(results))

@@ -57,7 +57,11 @@ pub struct Shared {
 pub type AppState = Arc<Shared>;
 
 /// Proposes a command and turns both kinds of failure into problems.
-pub async fn propose(state: &AppState, session: Option<ClientSession>, command: Command) -> Result<Response, Problem> {
+pub async fn propose(
+    state: &AppState,
+    session: Option<ClientSession>,
+    command: Command,
+) -> Result<Response, Problem> {
     Ok(state.node.propose(session, command).await??)
 }
 
@@ -99,10 +103,22 @@ pub fn router(node: Arc<Node>) -> Router {
     let per_minute = |rate: f64| rate / 60.0;
     let shared = Arc::new(Shared {
         limits: Limiters {
-            posts_by_account: RateLimiter::new(rates.posts_per_second_per_account, rates.posts_burst_per_account),
-            posts_by_address: RateLimiter::new(rates.posts_per_second_per_address, rates.posts_burst_per_address),
-            logins_by_account: RateLimiter::new(per_minute(rates.logins_per_minute_per_account), rates.logins_per_minute_per_account),
-            logins_by_address: RateLimiter::new(per_minute(rates.logins_per_minute_per_address), rates.logins_per_minute_per_address),
+            posts_by_account: RateLimiter::new(
+                rates.posts_per_second_per_account,
+                rates.posts_burst_per_account,
+            ),
+            posts_by_address: RateLimiter::new(
+                rates.posts_per_second_per_address,
+                rates.posts_burst_per_address,
+            ),
+            logins_by_account: RateLimiter::new(
+                per_minute(rates.logins_per_minute_per_account),
+                rates.logins_per_minute_per_account,
+            ),
+            logins_by_address: RateLimiter::new(
+                per_minute(rates.logins_per_minute_per_address),
+                rates.logins_per_minute_per_address,
+            ),
         },
         hashing: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_HASHES),
         node,
@@ -117,14 +133,26 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/rooms", get(rooms::list).post(rooms::create))
         .route("/rooms/{room}", get(rooms::get))
         .route("/rooms/{room}/members", get(rooms::members))
-        .route("/rooms/{room}/members/me", put(rooms::join).delete(rooms::leave))
+        .route(
+            "/rooms/{room}/members/me",
+            put(rooms::join).delete(rooms::leave),
+        )
         .route("/rooms/{room}/topic", put(rooms::set_topic))
         .route("/rooms/{room}/read-marker", put(rooms::mark_read))
-        .route("/rooms/{room}/messages", get(messages::room_history).post(messages::post))
-        .route("/rooms/{room}/messages/{id}", axum::routing::patch(messages::edit).delete(messages::delete))
+        .route(
+            "/rooms/{room}/messages",
+            get(messages::room_history).post(messages::post),
+        )
+        .route(
+            "/rooms/{room}/messages/{id}",
+            axum::routing::patch(messages::edit).delete(messages::delete),
+        )
         .route("/rooms/{room}/ephemeral", post(messages::ephemeral))
         .route("/direct", get(messages::conversations))
-        .route("/direct/{nickname}/messages", get(messages::direct_history).post(messages::send_direct))
+        .route(
+            "/direct/{nickname}/messages",
+            get(messages::direct_history).post(messages::send_direct),
+        )
         .route(
             "/direct/{nickname}/messages/{id}",
             axum::routing::patch(messages::edit_direct).delete(messages::delete_direct),
@@ -149,7 +177,12 @@ async fn openapi() -> impl IntoResponse {
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Problem> {
     if state.node.storage_failed() {
-        return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "Storage unavailable", "the write-ahead log failed; restart the node"));
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage-unavailable",
+            "Storage unavailable",
+            "the write-ahead log failed; restart the node",
+        ));
     }
     let chat = state.node.state().read();
     Ok(Json(serde_json::json!({
@@ -173,9 +206,17 @@ async fn index() -> Json<serde_json::Value> {
 }
 
 async fn no_such_endpoint() -> Problem {
-    Problem::not_found("no-such-endpoint", "no such endpoint; see /api/v1/openapi.json")
+    Problem::not_found(
+        "no-such-endpoint",
+        "no such endpoint; see /api/v1/openapi.json",
+    )
 }
 
 async fn method_not_allowed() -> Problem {
-    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this endpoint does not take that method; see /api/v1/openapi.json")
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this endpoint does not take that method; see /api/v1/openapi.json",
+    )
 }

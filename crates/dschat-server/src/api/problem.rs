@@ -45,19 +45,34 @@ impl Problem {
 
     /// 400: the request could not be read.
     pub fn malformed(detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::BAD_REQUEST, "malformed-request", "Malformed request", detail)
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+            detail,
+        )
     }
 
     /// 422: a field breaks a rule.
     pub fn invalid(field: &str, detail: impl Into<String>) -> Problem {
-        let mut problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field", detail);
+        let mut problem = Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            "Invalid field",
+            detail,
+        );
         problem.field = Some(field.to_string());
         problem
     }
 
     /// 401: no valid bearer token.
     pub fn unauthenticated(detail: impl Into<String>) -> Problem {
-        Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", detail)
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication required",
+            detail,
+        )
     }
 
     /// 404: the named thing does not exist.
@@ -86,7 +101,10 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self).expect("problems always serialize");
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(seconds) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -98,18 +116,45 @@ impl From<ChatError> for Problem {
     fn from(error: ChatError) -> Problem {
         let detail = error.to_string();
         match error {
-            ChatError::NicknameTaken(_) => Problem::new(StatusCode::CONFLICT, "nickname-taken", "Nickname taken", detail),
-            ChatError::RoomNameTaken(_) => Problem::new(StatusCode::CONFLICT, "room-name-taken", "Room name taken", detail),
-            ChatError::Invalid { field, reason } => Problem::invalid(&field, format!("{field}: {reason}")),
+            ChatError::NicknameTaken(_) => Problem::new(
+                StatusCode::CONFLICT,
+                "nickname-taken",
+                "Nickname taken",
+                detail,
+            ),
+            ChatError::RoomNameTaken(_) => Problem::new(
+                StatusCode::CONFLICT,
+                "room-name-taken",
+                "Room name taken",
+                detail,
+            ),
+            ChatError::Invalid { field, reason } => {
+                Problem::invalid(&field, format!("{field}: {reason}"))
+            }
             ChatError::UnknownUser => Problem::not_found("unknown-user", detail),
             ChatError::UnknownRoom => Problem::not_found("unknown-room", detail),
             ChatError::UnknownMessage => Problem::not_found("unknown-message", detail),
-            ChatError::NotMember => Problem::new(StatusCode::FORBIDDEN, "not-member", "Not a member", detail),
-            ChatError::NotAuthor => Problem::new(StatusCode::FORBIDDEN, "not-author", "Not the author", detail),
-            ChatError::MessageDeleted => Problem::new(StatusCode::CONFLICT, "message-deleted", "Message deleted", detail),
-            ChatError::StaleSequence { .. } => {
-                Problem::new(StatusCode::CONFLICT, "stale-sequence", "Stale sequence number", detail)
+            ChatError::NotMember => {
+                Problem::new(StatusCode::FORBIDDEN, "not-member", "Not a member", detail)
             }
+            ChatError::NotAuthor => Problem::new(
+                StatusCode::FORBIDDEN,
+                "not-author",
+                "Not the author",
+                detail,
+            ),
+            ChatError::MessageDeleted => Problem::new(
+                StatusCode::CONFLICT,
+                "message-deleted",
+                "Message deleted",
+                detail,
+            ),
+            ChatError::StaleSequence { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "stale-sequence",
+                "Stale sequence number",
+                detail,
+            ),
         }
     }
 }
@@ -118,13 +163,24 @@ impl From<ProposeError> for Problem {
     fn from(error: ProposeError) -> Problem {
         let detail = error.to_string();
         let mut problem = match error {
-            ProposeError::Overloaded => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded", detail),
-            ProposeError::Storage(_) => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "Storage unavailable", detail)
-            }
-            ProposeError::ShuttingDown => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", detail)
-            }
+            ProposeError::Overloaded => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Overloaded",
+                detail,
+            ),
+            ProposeError::Storage(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                "Storage unavailable",
+                detail,
+            ),
+            ProposeError::ShuttingDown => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting-down",
+                "Shutting down",
+                detail,
+            ),
         };
         problem.retry_after_seconds = Some(1);
         problem

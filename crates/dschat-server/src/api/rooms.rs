@@ -16,19 +16,30 @@ use serde::Deserialize;
 pub fn room_id(state: &AppState, name: &str) -> Result<RoomId, Problem> {
     let chat = state.node.state().read();
     let room = chat.room_by_name(name.trim_start_matches('#'));
-    room.map(|room| room.id).ok_or_else(|| Problem::not_found("unknown-room", format!("no room named {name:?}")))
+    room.map(|room| room.id)
+        .ok_or_else(|| Problem::not_found("unknown-room", format!("no room named {name:?}")))
 }
 
-fn room_json(state: &AppState, room: RoomId, viewer: &CurrentUser) -> Result<Json<RoomJson>, Problem> {
+fn room_json(
+    state: &AppState,
+    room: RoomId,
+    viewer: &CurrentUser,
+) -> Result<Json<RoomJson>, Problem> {
     let chat = state.node.state().read();
-    let room = chat.room(room).ok_or_else(|| Problem::not_found("unknown-room", "the room no longer exists"))?;
+    let room = chat
+        .room(room)
+        .ok_or_else(|| Problem::not_found("unknown-room", "the room no longer exists"))?;
     Ok(Json(RoomJson::new(&chat, room, Some(viewer.id))))
 }
 
 /// `GET /api/v1/rooms`: every room, with the viewer's membership and unread count.
 pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Json<Vec<RoomJson>> {
     let chat = state.node.state().read();
-    Json(chat.rooms().map(|room| RoomJson::new(&chat, room, Some(user.id))).collect())
+    Json(
+        chat.rooms()
+            .map(|room| RoomJson::new(&chat, room, Some(user.id)))
+            .collect(),
+    )
 }
 
 /// Body of room creation.
@@ -49,10 +60,18 @@ pub async fn create(
 ) -> Result<impl IntoResponse, Problem> {
     let max_chars = state.node.config().limits.max_name_chars;
     if new_room.name.chars().count() > max_chars {
-        return Err(Problem::invalid("room name", format!("room name: at most {max_chars} characters")));
+        return Err(Problem::invalid(
+            "room name",
+            format!("room name: at most {max_chars} characters"),
+        ));
     }
-    let command = Command::CreateRoom { user: user.id, name: new_room.name, topic: new_room.topic };
-    let dschat_core::chat::Response::RoomCreated(room) = propose(&state, session, command).await? else {
+    let command = Command::CreateRoom {
+        user: user.id,
+        name: new_room.name,
+        topic: new_room.topic,
+    };
+    let dschat_core::chat::Response::RoomCreated(room) = propose(&state, session, command).await?
+    else {
         return Err(Problem::malformed("unexpected answer to room creation"));
     };
     Ok((StatusCode::CREATED, room_json(&state, room, &user)?))
@@ -75,7 +94,15 @@ pub async fn join(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<RoomJson>, Problem> {
     let room = room_id(&state, &name)?;
-    propose(&state, session, Command::JoinRoom { user: user.id, room }).await?;
+    propose(
+        &state,
+        session,
+        Command::JoinRoom {
+            user: user.id,
+            room,
+        },
+    )
+    .await?;
     room_json(&state, room, &user)
 }
 
@@ -87,7 +114,15 @@ pub async fn leave(
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, Problem> {
     let room = room_id(&state, &name)?;
-    propose(&state, session, Command::LeaveRoom { user: user.id, room }).await?;
+    propose(
+        &state,
+        session,
+        Command::LeaveRoom {
+            user: user.id,
+            room,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -99,8 +134,15 @@ pub async fn members(
 ) -> Result<Json<Vec<String>>, Problem> {
     let room = room_id(&state, &name)?;
     let chat = state.node.state().read();
-    let room = chat.room(room).ok_or_else(|| Problem::not_found("unknown-room", "the room no longer exists"))?;
-    Ok(Json(room.members.iter().map(|member| chat.nickname(*member)).collect()))
+    let room = chat
+        .room(room)
+        .ok_or_else(|| Problem::not_found("unknown-room", "the room no longer exists"))?;
+    Ok(Json(
+        room.members
+            .iter()
+            .map(|member| chat.nickname(*member))
+            .collect(),
+    ))
 }
 
 /// Body of a topic change.
@@ -119,7 +161,16 @@ pub async fn set_topic(
     ApiJson(body): ApiJson<TopicBody>,
 ) -> Result<Json<RoomJson>, Problem> {
     let room = room_id(&state, &name)?;
-    propose(&state, session, Command::SetTopic { user: user.id, room, topic: body.topic }).await?;
+    propose(
+        &state,
+        session,
+        Command::SetTopic {
+            user: user.id,
+            room,
+            topic: body.topic,
+        },
+    )
+    .await?;
     room_json(&state, room, &user)
 }
 
@@ -138,7 +189,11 @@ pub async fn mark_read(
     ApiJson(body): ApiJson<ReadMarkerBody>,
 ) -> Result<Json<RoomJson>, Problem> {
     let room = room_id(&state, &name)?;
-    let command = Command::MarkRead { user: user.id, room, up_to: body.message_id.0 };
+    let command = Command::MarkRead {
+        user: user.id,
+        room,
+        up_to: body.message_id.0,
+    };
     propose(&state, None, command).await?;
     room_json(&state, room, &user)
 }

@@ -57,8 +57,14 @@ enum ClientFrame {
 }
 
 /// `GET /api/v1/stream`: upgrades to a WebSocket.
-pub async fn upgrade(State(state): State<AppState>, user: CurrentUser, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(MAX_CLIENT_FRAME_BYTES).on_upgrade(move |socket| run(socket, state, user))
+pub async fn upgrade(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .max_message_size(MAX_CLIENT_FRAME_BYTES)
+        .on_upgrade(move |socket| run(socket, state, user))
 }
 
 struct Connection {
@@ -72,7 +78,13 @@ struct Connection {
 
 async fn run(socket: WebSocket, state: AppState, user: CurrentUser) {
     let cursor = state.node.state().read().last_event_id();
-    let mut connection = Connection { socket, state, user, feed: None, cursor };
+    let mut connection = Connection {
+        socket,
+        state,
+        user,
+        feed: None,
+        cursor,
+    };
     let mut ping = tokio::time::interval(PING_INTERVAL);
     let mut last_heard = Instant::now();
     loop {
@@ -124,7 +136,10 @@ struct Gone;
 
 impl Connection {
     async fn send_text(&mut self, text: String) -> Result<(), Gone> {
-        self.socket.send(Message::Text(Utf8Bytes::from(text))).await.map_err(|_| Gone)
+        self.socket
+            .send(Message::Text(Utf8Bytes::from(text)))
+            .await
+            .map_err(|_| Gone)
     }
 
     async fn send_problem(&mut self, problem: Problem) -> Result<(), Gone> {
@@ -133,8 +148,15 @@ impl Connection {
     }
 
     async fn close(&mut self, code: u16, reason: String) {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from(reason) };
-        let _ = timeout(Duration::from_secs(1), self.socket.send(Message::Close(Some(frame)))).await;
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        };
+        let _ = timeout(
+            Duration::from_secs(1),
+            self.socket.send(Message::Close(Some(frame))),
+        )
+        .await;
     }
 
     async fn send_published(&mut self, published: &Published) -> Result<(), Gone> {
@@ -150,11 +172,18 @@ impl Connection {
     async fn handle_frame(&mut self, text: &str) -> Result<(), Gone> {
         match serde_json::from_str::<ClientFrame>(text) {
             Ok(ClientFrame::Ping) => self.send_text(r#"{"type":"pong"}"#.into()).await,
-            Ok(ClientFrame::Subscribe { rooms, direct, after }) => match self.subscribe(rooms, direct, after).await {
+            Ok(ClientFrame::Subscribe {
+                rooms,
+                direct,
+                after,
+            }) => match self.subscribe(rooms, direct, after).await {
                 Ok(result) => result,
                 Err(problem) => self.send_problem(problem).await,
             },
-            Err(error) => self.send_problem(Problem::malformed(format!("bad frame: {error}"))).await,
+            Err(error) => {
+                self.send_problem(Problem::malformed(format!("bad frame: {error}")))
+                    .await
+            }
         }
     }
 
@@ -166,7 +195,10 @@ impl Connection {
         direct: bool,
         after: Option<super::dto::IdParam>,
     ) -> Result<Result<(), Gone>, Problem> {
-        let room_ids = rooms.iter().map(|name| room_id(&self.state, name)).collect::<Result<Vec<_>, _>>()?;
+        let room_ids = rooms
+            .iter()
+            .map(|name| room_id(&self.state, name))
+            .collect::<Result<Vec<_>, _>>()?;
         self.feed = None;
         if let Some(after) = after {
             self.cursor = after.0;
@@ -185,10 +217,15 @@ impl Connection {
         loop {
             let (frames, feed) = {
                 let chat = self.state.node.state().read();
-                let mut timelines: Vec<Timeline> = room_ids.iter().map(|room| Timeline::Room(*room)).collect();
+                let mut timelines: Vec<Timeline> =
+                    room_ids.iter().map(|room| Timeline::Room(*room)).collect();
                 if direct {
                     let partners = chat.direct_partners(self.user.id);
-                    timelines.extend(partners.into_iter().map(|other| Timeline::direct(self.user.id, other)));
+                    timelines.extend(
+                        partners
+                            .into_iter()
+                            .map(|other| Timeline::direct(self.user.id, other)),
+                    );
                 }
                 let backlog = chat.events_after(&timelines, self.cursor, BACKLOG_PAGE);
                 let frames: Vec<(MessageId, String)> = backlog
@@ -199,8 +236,12 @@ impl Connection {
                     })
                     .collect();
                 let capacity = self.state.node.config().limits.max_stream_queue_events;
-                let feed = (frames.len() < BACKLOG_PAGE)
-                    .then(|| self.state.node.hub().subscribe(subscription.clone(), capacity));
+                let feed = (frames.len() < BACKLOG_PAGE).then(|| {
+                    self.state
+                        .node
+                        .hub()
+                        .subscribe(subscription.clone(), capacity)
+                });
                 (frames, feed)
             };
             for (id, frame) in frames {
@@ -211,7 +252,8 @@ impl Connection {
             }
             if let Some(feed) = feed {
                 self.feed = Some(feed);
-                let caught_up = serde_json::json!({ "type": "caught_up", "last_id": self.cursor.to_string() });
+                let caught_up =
+                    serde_json::json!({ "type": "caught_up", "last_id": self.cursor.to_string() });
                 return Ok(self.send_text(caught_up.to_string()).await);
             }
         }

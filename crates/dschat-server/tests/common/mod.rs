@@ -19,32 +19,52 @@ pub struct TestServer {
 }
 
 pub fn config(data_dir: &std::path::Path) -> ServerConfig {
-    let mut config = ServerConfig { data_dir: data_dir.to_path_buf(), ..Default::default() };
+    let mut config = ServerConfig {
+        data_dir: data_dir.to_path_buf(),
+        ..Default::default()
+    };
     config.rate_limits = RateLimits::unlimited();
     config
 }
 
 impl TestServer {
     pub async fn start(config: ServerConfig) -> TestServer {
-        let node = tokio::task::spawn_blocking(move || Node::open(config)).await.unwrap().unwrap();
+        let node = tokio::task::spawn_blocking(move || Node::open(config))
+            .await
+            .unwrap()
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let app = dschat_server::api::router(node.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = dschat_server::api::router(node.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        TestServer { node, base: format!("http://{address}"), http: reqwest::Client::new(), server }
+        TestServer {
+            node,
+            base: format!("http://{address}"),
+            http: reqwest::Client::new(),
+            server,
+        }
     }
 
     /// Stops serving and shuts the node down (as a clean stop would).
     pub async fn stop(self) {
         self.server.abort();
         let node = self.node;
-        tokio::task::spawn_blocking(move || node.shutdown()).await.unwrap();
+        tokio::task::spawn_blocking(move || node.shutdown())
+            .await
+            .unwrap();
     }
 
     /// Sends a request; returns the status and the JSON body (Null when empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -55,55 +75,97 @@ impl TestServer {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            },
+        )
     }
 
     pub async fn register(&self, nickname: &str) -> String {
         let (status, body) = self
-            .call(Method::POST, "/api/v1/accounts", None, Some(json!({"nickname": nickname, "password": "password123"})))
+            .call(
+                Method::POST,
+                "/api/v1/accounts",
+                None,
+                Some(json!({"nickname": nickname, "password": "password123"})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_string()
     }
 
     pub async fn create_room(&self, token: &str, name: &str) {
-        let (status, body) = self.call(Method::POST, "/api/v1/rooms", Some(token), Some(json!({"name": name}))).await;
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/rooms",
+                Some(token),
+                Some(json!({"name": name})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
     pub async fn join(&self, token: &str, room: &str) {
-        let (status, body) = self.call(Method::PUT, &format!("/api/v1/rooms/{room}/members/me"), Some(token), None).await;
+        let (status, body) = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/rooms/{room}/members/me"),
+                Some(token),
+                None,
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     pub async fn post(&self, token: &str, room: &str, text: &str) -> String {
         let (status, body) = self
-            .call(Method::POST, &format!("/api/v1/rooms/{room}/messages"), Some(token), Some(json!({"body": text})))
+            .call(
+                Method::POST,
+                &format!("/api/v1/rooms/{room}/messages"),
+                Some(token),
+                Some(json!({"body": text})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_string()
     }
 
     pub async fn stream(&self, token: &str) -> Stream {
-        let url = format!("{}/api/v1/stream?token={token}", self.base.replacen("http", "ws", 1));
+        let url = format!(
+            "{}/api/v1/stream?token={token}",
+            self.base.replacen("http", "ws", 1)
+        );
         let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         Stream { socket }
     }
 }
 
 pub struct Stream {
-    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 impl Stream {
     pub async fn send(&mut self, frame: Value) {
-        self.socket.send(Message::text(frame.to_string())).await.unwrap();
+        self.socket
+            .send(Message::text(frame.to_string()))
+            .await
+            .unwrap();
     }
 
     /// The next JSON frame, or None on close or after 10 s of silence.
     pub async fn next(&mut self) -> Option<Value> {
         loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await.ok()??.ok()?;
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
             match frame {
                 Message::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
                 Message::Close(_) => return None,
