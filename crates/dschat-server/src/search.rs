@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{BooleanQuery, Occur, Query, QueryParser, TermQuery};
@@ -30,6 +30,8 @@ use tantivy::{doc, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocumen
 const EVENTS_PER_ROUND: usize = 5_000;
 /// How long the indexer sleeps when nobody wakes it.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
+/// Shortest time between two index commits.
+const MIN_COMMIT_INTERVAL: Duration = Duration::from_millis(250);
 /// Memory for tantivy's indexing buffer.
 const WRITER_HEAP_BYTES: usize = 30_000_000;
 /// Most results one search returns.
@@ -203,31 +205,51 @@ struct Indexer {
 
 impl Indexer {
     fn run(mut self, wakeups: mpsc::Receiver<()>, stop: Arc<AtomicBool>) {
+        let mut last_commit = Instant::now();
         loop {
             let _ = wakeups.recv_timeout(IDLE_WAIT);
-            loop {
-                match self.index_round() {
-                    Ok(true) => continue,
-                    Ok(false) => break,
-                    Err(error) => {
-                        tracing::error!(%error, "search indexing failed; will retry");
-                        break;
-                    }
-                }
+            // Commits are costly (a new segment each), so changes are gathered for at least
+            // MIN_COMMIT_INTERVAL; search results lag the chat by about that much.
+            let since = last_commit.elapsed();
+            if since < MIN_COMMIT_INTERVAL && !stop.load(Ordering::Acquire) {
+                std::thread::sleep(MIN_COMMIT_INTERVAL - since);
             }
+            if let Err(error) = self.catch_up() {
+                tracing::error!(%error, "search indexing failed; will retry");
+            }
+            last_commit = Instant::now();
             if stop.load(Ordering::Acquire) {
                 return;
             }
         }
     }
 
-    /// Indexes one round of events; returns whether there may be more.
-    fn index_round(&mut self) -> Result<bool, SearchError> {
+    /// Indexes every event after the cursor, then commits once.
+    fn catch_up(&mut self) -> Result<(), SearchError> {
+        let mut last = None;
+        while let Some((round_last, more)) = self.index_round()? {
+            last = Some(round_last);
+            if !more {
+                break;
+            }
+        }
+        let Some(last) = last else { return Ok(()) };
+        let mut commit = self.writer.prepare_commit()?;
+        commit.set_payload(&last.0.to_string());
+        commit.commit()?;
+        self.reader.reload()?;
+        self.indexed_through.store(last.0, Ordering::Release);
+        Ok(())
+    }
+
+    /// Adds one round of events to the writer (uncommitted). Returns the last event id taken
+    /// and whether there may be more, or `None` when there was nothing new.
+    fn index_round(&mut self) -> Result<Option<(MessageId, bool)>, SearchError> {
         let (changes, last, more) = {
             let state = self.state.read();
             let events = state.events_after(&state.all_timelines(), self.cursor, EVENTS_PER_ROUND);
             let Some(last) = events.last().map(|event| event.id) else {
-                return Ok(false);
+                return Ok(None);
             };
             let more = events.len() == EVENTS_PER_ROUND;
             let changes: Vec<Change> = events
@@ -243,13 +265,8 @@ impl Indexer {
                 self.writer.add_document(self.document(&message))?;
             }
         }
-        let mut commit = self.writer.prepare_commit()?;
-        commit.set_payload(&last.0.to_string());
-        commit.commit()?;
-        self.reader.reload()?;
         self.cursor = last;
-        self.indexed_through.store(last.0, Ordering::Release);
-        Ok(more)
+        Ok(Some((last, more)))
     }
 
     fn document(&self, message: &MessageView) -> TantivyDocument {
