@@ -83,8 +83,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     tokio::task::spawn_blocking(move || node.shutdown()).await?;
-    println!("dschat stopped cleanly.");
+    say("dschat stopped cleanly.");
     Ok(())
+}
+
+/// Prints a line for the operator. A closed standard output (the terminal or pipe went away)
+/// must not bring the server down, so write errors are ignored.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+    let _ = stdout.flush();
 }
 
 async fn shutdown_signal() {
