@@ -10,3 +10,4 @@
 //! See `ARCHITECTURE.md` at the repository root for where each core is driven from.
 
 pub mod ids;
+pub mod raft;

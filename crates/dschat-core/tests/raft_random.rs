@@ -1,0 +1,37 @@
+//! Randomised safety tests of the Raft core. Each seed runs a random fault schedule (message
+//! loss, duplication, reordering, partitions, crashes losing unsynced writes, snapshots,
+//! membership changes) checking after every step: one leader per term, leader append-only,
+//! log matching, leader completeness, state machine safety, linearizable reads, node
+//! invariants; then heals and checks that a leader commits again.
+//!
+//! `RAFT_SEED=N` replays one seed; `RAFT_SEEDS=N` runs N seeds; `RAFT_STEPS=N` sets steps.
+
+#[path = "raft_scripts/harness/cluster.rs"]
+mod cluster;
+#[path = "raft_scripts/harness/random.rs"]
+mod random;
+#[path = "raft_scripts/harness/script.rs"]
+mod script;
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn random_fault_schedules_keep_raft_safe() {
+    let steps = env_number("RAFT_STEPS").unwrap_or(2_000) as usize;
+    let seeds: Vec<u64> = match env_number("RAFT_SEED") {
+        Some(seed) => vec![seed],
+        None => (1..=env_number("RAFT_SEEDS").unwrap_or(24)).collect(),
+    };
+    for seed in seeds {
+        if let Err(failure) = random::run(seed, steps, &[]) {
+            panic!(
+                "seed {seed} failed at step {}: {}\nlast steps:\n{}\nreplay: RAFT_SEED={seed} RAFT_STEPS={steps} cargo test -p dschat-core --all-features --test raft_random",
+                failure.step,
+                failure.violation,
+                failure.trace.join("\n")
+            );
+        }
+    }
+}
