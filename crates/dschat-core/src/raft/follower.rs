@@ -48,6 +48,10 @@ impl Node {
         }
         self.heard_from_leader(from);
         let previous_index = request.previous_index;
+        if self.config.bug(Bug::TruncateOnStaleAppend) {
+            self.buggy_truncating_append(from, request);
+            return;
+        }
         if previous_index < self.commit_index {
             // Everything through our commit index matches the leader's log already.
             let match_index = self.append_from_leader(request.entries, self.commit_index);
@@ -72,6 +76,31 @@ impl Node {
         self.learn_commit(request.leader_commit, match_index);
     }
 
+    /// The bug behind `BugSwitches::truncate_on_stale_append`: after appending, drop every
+    /// entry past the request's last one, even when the request is stale.
+    fn buggy_truncating_append(&mut self, from: NodeId, request: LogRequest) {
+        let previous_index = request.previous_index;
+        if self.log.term_at(previous_index) != Some(request.previous_term) {
+            let hint = self.log.conflict_hint(previous_index);
+            self.reply_log_response(
+                from,
+                LogResponse::Rejected {
+                    previous_index,
+                    hint,
+                },
+                false,
+            );
+            return;
+        }
+        let end = LogIndex(previous_index.0 + request.entries.len() as u64);
+        let match_index = self.append_from_leader(request.entries, previous_index);
+        if self.log.last_index() > end && end >= self.log.snapshot_index() {
+            self.truncate_log(end.next());
+        }
+        self.reply_log_response(from, LogResponse::Accepted { match_index }, true);
+        self.learn_commit(request.leader_commit, match_index);
+    }
+
     /// Append the leader's entries after `verified` (an index known to match): entries we
     /// already hold are skipped, the first conflicting one truncates our log from there (never
     /// a matching suffix: a stale request must not remove entries). Returns the last index now
@@ -82,13 +111,6 @@ impl Node {
         verified: LogIndex,
     ) -> LogIndex {
         let mut match_index = verified;
-        if self.config.bug(Bug::TruncateOnStaleAppend) {
-            if let Some(first) = entries.first() {
-                if first.index <= self.log.last_index() && first.index > self.log.snapshot_index() {
-                    self.truncate_log(first.index);
-                }
-            }
-        }
         for entry in entries {
             if entry.index <= verified {
                 continue;

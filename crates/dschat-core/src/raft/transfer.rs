@@ -5,6 +5,7 @@
 
 use super::error::Error;
 use super::message::Message;
+use super::progress::ProgressState;
 use super::role::{Role, Transfer};
 use super::Node;
 use crate::ids::NodeId;
@@ -34,6 +35,15 @@ impl Node {
             timeout_now_sent: false,
         });
         leader.reads.lease_revoked = true;
+        let last_index = self.log.last_index();
+        if let Some(progress) = leader.progress.get_mut(&target) {
+            // Bring the target up to date now rather than at the next heartbeat: resend from
+            // what it is known to hold (anything in flight may have been lost).
+            let replicating = matches!(progress.state, ProgressState::Replicate { .. });
+            if replicating && progress.match_index < last_index {
+                progress.become_probe();
+            }
+        }
         self.send_append(target);
         self.maybe_send_timeout_now(target);
         Ok(())

@@ -148,7 +148,7 @@ fn random_step(cluster: &mut Cluster, rng: &mut ChaCha8Rng, next_command: &mut u
             "tick all".into()
         }
         63..=70 => {
-            let Some(leader) = cluster.leader() else {
+            let Some(&leader) = cluster.leaders().choose(rng) else {
                 return "no leader".into();
             };
             *next_command += 1;
@@ -157,7 +157,7 @@ fn random_step(cluster: &mut Cluster, rng: &mut ChaCha8Rng, next_command: &mut u
             format!("propose {text} at {}: {result:?}", name(leader))
         }
         71..=72 => {
-            let Some(leader) = cluster.leader() else {
+            let Some(&leader) = cluster.leaders().choose(rng) else {
                 return "no leader".into();
             };
             *next_command += 1;

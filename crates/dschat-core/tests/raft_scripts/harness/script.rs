@@ -404,9 +404,6 @@ impl Runner {
 
     fn membership(&mut self, kind: &str, leader: NodeId, target: NodeId) -> Result<(), String> {
         let cluster = self.cluster()?;
-        if kind == "add-node" && !cluster.nodes.contains_key(&target) {
-            cluster.add_sim_node(target, Vec::new());
-        }
         let node = cluster.node_mut(leader).ok_or("node is down")?;
         let result = match kind {
             "add-node" => node.add_learner(target).map(|p| p.outputs),
@@ -415,6 +412,9 @@ impl Runner {
             _ => node.transfer_leadership(target),
         };
         let outputs = result.map_err(|e| e.to_string())?;
+        if kind == "add-node" && !cluster.nodes.contains_key(&target) {
+            cluster.add_sim_node(target, Vec::new());
+        }
         cluster.handle(leader, outputs);
         Ok(())
     }
