@@ -115,15 +115,15 @@ impl Node {
             if entry.index <= verified {
                 continue;
             }
+            match_index = entry.index;
             match self.log.term_at(entry.index) {
                 Some(term) if term == entry.term => {}
                 Some(_) => {
                     self.truncate_log(entry.index);
-                    self.append_entry(entry.clone());
+                    self.append_entry(entry);
                 }
-                None => self.append_entry(entry.clone()),
+                None => self.append_entry(entry),
             }
-            match_index = entry.index;
         }
         match_index
     }

@@ -12,6 +12,11 @@ use crate::ids::{LogIndex, NodeId};
 impl Node {
     /// Refuse a proposal unless we lead, are not transferring, and have room.
     pub(crate) fn check_can_propose(&self) -> Result<(), Error> {
+        self.check_can_propose_many(1)
+    }
+
+    /// Refuse `count` proposals unless we lead, are not transferring, and have room for all.
+    pub(crate) fn check_can_propose_many(&self, count: u64) -> Result<(), Error> {
         let Role::Leader(leader) = &self.role else {
             return Err(Error::NotLeader {
                 leader_hint: self.leader(),
@@ -21,7 +26,7 @@ impl Node {
             return Err(Error::TransferInProgress);
         }
         let uncommitted = self.log.last_index().0 - self.commit_index.0;
-        if uncommitted >= self.config.max_uncommitted_entries {
+        if uncommitted + count > self.config.max_uncommitted_entries {
             return Err(Error::UncommittedQueueFull {
                 limit: self.config.max_uncommitted_entries,
             });
@@ -31,6 +36,13 @@ impl Node {
 
     /// Append a new entry of our term and start replicating it.
     pub(crate) fn append_as_leader(&mut self, payload: Payload) -> LogIndex {
+        let index = self.append_without_sending(payload);
+        self.replicate_to_all();
+        index
+    }
+
+    /// Append a new entry of our term (replication is up to the caller).
+    pub(crate) fn append_without_sending(&mut self, payload: Payload) -> LogIndex {
         let index = self.log.last_index().next();
         let entry = Entry {
             index,
@@ -43,8 +55,6 @@ impl Node {
         if self.membership.latest_change_index() == Some(index) {
             self.sync_progress_with_membership();
         }
-        self.replicate_to_all();
-        self.maybe_commit();
         index
     }
 
@@ -54,9 +64,18 @@ impl Node {
         let Role::Leader(leader) = &self.role else {
             return;
         };
-        let peers: Vec<NodeId> = leader.progress.keys().copied().collect();
-        for peer in peers {
+        // Walk the peers without collecting them: this runs on every proposal.
+        let mut next = leader.progress.keys().next().copied();
+        while let Some(peer) = next {
             self.send_append(peer);
+            let Role::Leader(leader) = &self.role else {
+                return;
+            };
+            next = leader
+                .progress
+                .range(NodeId(peer.0 + 1)..)
+                .next()
+                .map(|(&id, _)| id);
         }
     }
 

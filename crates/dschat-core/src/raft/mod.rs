@@ -134,8 +134,8 @@ pub use message::{
     Message, Payload, SnapshotChunk, SnapshotMetadata, SnapshotResponse, VoteRequest, VoteResponse,
 };
 pub use output::{
-    HardState, Output, PersistId, PersistRequest, Proposed, ReadId, RestoredState, RoleKind,
-    Snapshot, Status,
+    HardState, Output, PersistId, PersistRequest, Proposed, ProposedBatch, ReadId, RestoredState,
+    RoleKind, Snapshot, Status,
 };
 
 use rand::rngs::StdRng;
@@ -242,6 +242,24 @@ impl Node {
         let index = self.append_as_leader(Payload::Command(command));
         Ok(Proposed {
             index,
+            term: self.term(),
+            outputs: self.finish(),
+        })
+    }
+
+    /// Propose several commands at once (leader only): one write and one round of log
+    /// requests for all of them, which is how a host batches the requests that arrive while it
+    /// is busy. All or none are accepted.
+    pub fn propose_batch(&mut self, commands: Vec<Command>) -> Result<ProposedBatch, Error> {
+        self.check_can_propose_many(commands.len() as u64)?;
+        let first_index = self.log.last_index().next();
+        for command in commands {
+            self.append_without_sending(Payload::Command(command));
+        }
+        self.replicate_to_all();
+        Ok(ProposedBatch {
+            first_index,
+            last_index: self.log.last_index(),
             term: self.term(),
             outputs: self.finish(),
         })

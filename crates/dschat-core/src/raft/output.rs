@@ -172,6 +172,20 @@ pub struct Proposed {
     pub outputs: Vec<Output>,
 }
 
+/// A batch of proposals accepted by the leader: entries `first_index..=last_index` of `term`,
+/// in the order given (an empty batch has `last_index` = `first_index` - 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProposedBatch {
+    /// The first entry's index.
+    pub first_index: LogIndex,
+    /// The last entry's index.
+    pub last_index: LogIndex,
+    /// The entries' term.
+    pub term: Term,
+    /// Outputs to handle, as for any other call.
+    pub outputs: Vec<Output>,
+}
+
 /// A summary of a node's state, for hosts, dashboards and tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
