@@ -98,63 +98,66 @@ impl Node {
             self.start_snapshot_send(peer);
             return;
         }
+        let mut sent_any = false;
+        while self.send_one_log_request(peer, sent_any) {
+            sent_any = true;
+        }
+    }
+
+    /// Send `peer` its next log request if it has one coming (new entries, a probe, or, once,
+    /// news of the commit index); returns whether another may follow at once (pipelining).
+    fn send_one_log_request(&mut self, peer: NodeId, sent_any: bool) -> bool {
         let Role::Leader(leader) = &mut self.role else {
-            return;
+            return false;
         };
         let Some(progress) = leader.progress.get_mut(&peer) else {
-            return;
+            return false;
         };
-        let mut sent_any = false;
-        loop {
-            let entries = self.log.batch(
-                progress.next_index,
-                self.config.max_batch_entries,
-                self.config.max_batch_bytes,
-            );
-            let (probing, idle) = match &progress.state {
-                ProgressState::Probe { .. } => (true, false),
-                ProgressState::Replicate { inflight } => (false, inflight.is_empty()),
-                ProgressState::Snapshot { .. } => return,
-            };
-            let commit_news = progress.commit_sent < self.commit_index;
-            if entries.is_empty() && !probing && !(commit_news && idle && !sent_any) {
-                return;
+        let entries = self.log.batch(
+            progress.next_index,
+            self.config.max_batch_entries,
+            self.config.max_batch_bytes,
+        );
+        let (probing, idle) = match &progress.state {
+            ProgressState::Probe { .. } => (true, false),
+            ProgressState::Replicate { inflight } => (false, inflight.is_empty()),
+            ProgressState::Snapshot { .. } => return false,
+        };
+        let commit_news = progress.commit_sent < self.commit_index;
+        if entries.is_empty() && !probing && !(commit_news && idle && !sent_any) {
+            return false;
+        }
+        let previous_index = progress.next_index.previous();
+        let previous_term = self
+            .log
+            .term_at(previous_index)
+            .expect("next_index is past the snapshot");
+        let last = entries.last().map(|e| e.index);
+        progress.commit_sent = self.commit_index;
+        let request = LogRequest {
+            previous_index,
+            previous_term,
+            entries,
+            leader_commit: self.commit_index,
+        };
+        self.outputs.push(Output::Send(Envelope {
+            from: self.id,
+            to: peer,
+            term: self.hard_state.term,
+            message: Message::LogRequest(request),
+        }));
+        match &mut progress.state {
+            ProgressState::Replicate { inflight } => {
+                let Some(last) = last else { return false };
+                progress.next_index = last.next();
+                inflight.push_back(last);
+                inflight.len() < self.config.max_inflight_requests
             }
-            let previous_index = progress.next_index.previous();
-            let previous_term = self
-                .log
-                .term_at(previous_index)
-                .expect("next_index is past the snapshot");
-            let last = entries.last().map(|e| e.index);
-            progress.commit_sent = self.commit_index;
-            let request = LogRequest {
-                previous_index,
-                previous_term,
-                entries,
-                leader_commit: self.commit_index,
-            };
-            self.outputs.push(Output::Send(Envelope {
-                from: self.id,
-                to: peer,
-                term: self.hard_state.term,
-                message: Message::LogRequest(request),
-            }));
-            sent_any = true;
-            match &mut progress.state {
-                ProgressState::Replicate { inflight } => {
-                    let Some(last) = last else { return };
-                    progress.next_index = last.next();
-                    inflight.push_back(last);
-                    if inflight.len() >= self.config.max_inflight_requests {
-                        return;
-                    }
-                }
-                ProgressState::Probe { waiting } => {
-                    *waiting = true;
-                    return;
-                }
-                ProgressState::Snapshot { .. } => return,
+            ProgressState::Probe { waiting } => {
+                *waiting = true;
+                false
             }
+            ProgressState::Snapshot { .. } => false,
         }
     }
 

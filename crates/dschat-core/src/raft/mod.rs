@@ -66,6 +66,10 @@
 //!   at once, and voters vote even though they still hear from the old leader.
 //! - **Client sessions.** A [`Command`] carries an optional `(ClientId, SequenceNumber)`; Raft
 //!   only carries it, and the state machine applies each session's command once.
+//! - **Bootstrap.** A new cluster's members all start from [`RestoredState::bootstrap`], whose
+//!   log holds one entry, [`Payload::InitialConfiguration`] at index 1 and term 0; servers added
+//!   later start from [`RestoredState::joining`] and learn every configuration from the log or
+//!   a snapshot, like any other change.
 //!
 //! Every queue has a bound in [`Config`] and a defined behaviour at the bound (an [`Error`]
 //! for proposals and reads, waiting for in-flight requests and batches).
@@ -97,14 +101,33 @@
 //! ```
 //! Every method returns the outputs it caused, in the order they must be handled. Writes must
 //! complete in the order issued; `persisted(id)` may acknowledge several at once (group commit).
+//! The whole API: [`Node::new`], [`Node::tick`], [`Node::step`], [`Node::propose`] (or
+//! [`Node::propose_batch`] for the requests that arrived during one turn of the host's loop),
+//! [`Node::read`], [`Node::persisted`], [`Node::snapshot_taken`], [`Node::add_learner`],
+//! [`Node::promote_learner`], [`Node::remove_node`], [`Node::transfer_leadership`], and for
+//! observers [`Node::status`], [`Node::log`], [`Node::hard_state`], [`Node::validate`].
+//! A committed command is recognised by its index and term in an [`Output::Apply`].
+//!
+//! ## Where it is tested
+//! `tests/raft_scripts/*.txt` (one behaviour per script, with expected traces),
+//! `tests/raft_random.rs` (seeded random faults, every safety property after every step) and
+//! `tests/raft_bug_switches.rs` (each bug of `BugSwitches`, re-introduced, is caught;
+//! feature `bug-switches`). `benches/raft_throughput.rs` measures throughput.
 //!
 //! ## Known limitations
-//! - The snapshot a leader streams is held in memory (`Snapshot::data`).
+//! - The snapshot a leader streams is held in memory (`Snapshot::data`), and so is a snapshot
+//!   a follower is receiving; the host's state machine must produce and accept it whole.
+//! - Lost log requests to a follower are noticed through heartbeat answers (no answer to
+//!   anything sent since the last heartbeat), so recovery takes about one heartbeat interval.
+//! - A leader that starts a leadership transfer never serves lease reads again in that term
+//!   (voters may elect the target despite the lease).
 //! - A removed server that never learns of its removal keeps campaigning (harmlessly, thanks
 //!   to pre-vote) until its host shuts it down; the host learns of the removal from the
 //!   applied membership entry on the other servers.
 //! - Membership changes one server at a time only (no joint consensus).
 //! - Every read starts its own heartbeat round; reads are not yet coalesced into one round.
+
+#![warn(missing_docs)]
 
 mod config;
 mod durability;
