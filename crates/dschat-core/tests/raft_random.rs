@@ -22,16 +22,23 @@ fn random_fault_schedules_keep_raft_safe() {
     let steps = env_number("RAFT_STEPS").unwrap_or(2_000) as usize;
     let seeds: Vec<u64> = match env_number("RAFT_SEED") {
         Some(seed) => vec![seed],
-        None => (1..=env_number("RAFT_SEEDS").unwrap_or(24)).collect(),
+        None => (1..=env_number("RAFT_SEEDS").unwrap_or(48)).collect(),
     };
     for seed in seeds {
-        if let Err(failure) = random::run(seed, steps, &[]) {
-            panic!(
-                "seed {seed} failed at step {}: {}\nlast steps:\n{}\nreplay: RAFT_SEED={seed} RAFT_STEPS={steps} cargo test -p dschat-core --all-features --test raft_random",
+        let replay = format!(
+            "replay: RAFT_SEED={seed} RAFT_STEPS={steps} cargo test -p dschat-core --all-features --test raft_random"
+        );
+        // A panic inside the core or the harness must also name the seed that caused it.
+        let outcome = std::panic::catch_unwind(|| random::run(seed, steps, &[]));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => panic!(
+                "seed {seed} failed at step {}: {}\nlast steps:\n{}\n{replay}",
                 failure.step,
                 failure.violation,
                 failure.trace.join("\n")
-            );
+            ),
+            Err(_) => panic!("seed {seed} panicked (message above)\n{replay}"),
         }
     }
 }

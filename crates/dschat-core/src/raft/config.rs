@@ -59,6 +59,9 @@ pub struct Config {
     /// Bound: bytes of a snapshot a follower accepts; a larger one is refused (the follower
     /// replies that it holds 0 bytes and the leader starts again).
     pub max_snapshot_bytes: u64,
+    /// Bound: messages withheld until a write is durable; beyond it the oldest is dropped, as
+    /// if the network had lost it (the protocol already tolerates that).
+    pub max_withheld_messages: usize,
     /// Ask the host for a snapshot (`Output::SnapshotWanted`) once this many applied entries
     /// follow the last snapshot; 0 never asks.
     pub snapshot_threshold_entries: u64,
@@ -84,6 +87,7 @@ impl Default for Config {
             max_pending_reads: 4096,
             max_snapshot_chunk_bytes: 64 * 1024,
             max_snapshot_bytes: 1 << 30,
+            max_withheld_messages: 4096,
             snapshot_threshold_entries: 0,
             lease_reads: None,
             #[cfg(feature = "bug-switches")]
@@ -107,9 +111,12 @@ impl Config {
         if self.max_inflight_requests == 0 || self.max_batch_entries == 0 {
             return invalid("max_inflight_requests and max_batch_entries must be positive");
         }
-        if self.max_snapshot_chunk_bytes == 0 || self.max_uncommitted_entries == 0 {
+        if self.max_snapshot_chunk_bytes == 0
+            || self.max_uncommitted_entries == 0
+            || self.max_withheld_messages == 0
+        {
             return invalid(
-                "max_snapshot_chunk_bytes and max_uncommitted_entries must be positive",
+                "max_snapshot_chunk_bytes, max_uncommitted_entries and max_withheld_messages must be positive",
             );
         }
         if let Some(lease) = self.lease_reads {

@@ -142,6 +142,9 @@ impl Node {
         if required <= self.durability.durable_id {
             self.deliver_released(envelope);
         } else {
+            if self.durability.withheld.len() >= self.config.max_withheld_messages {
+                self.durability.withheld.pop_front();
+            }
             self.durability.withheld.push_back((required, envelope));
         }
     }

@@ -126,6 +126,18 @@ impl Runner {
     }
 
     fn command(&mut self, line: &str) -> Result<(), String> {
+        let first = line.split_whitespace().next().unwrap_or_default();
+        match first {
+            "cluster" | "tick" | "campaign" | "elect" | "stabilize" | "run" => self.drive(line),
+            "deliver" | "drop" | "duplicate" | "reverse" | "hold" | "release" | "messages"
+            | "partition" | "isolate" | "heal" => self.network_command(line),
+            "crash" | "restart" | "disk" | "sync" | "snapshot" => self.node_command(line),
+            _ => self.client_command(line),
+        }
+    }
+
+    /// Build the cluster and move time and messages along.
+    fn drive(&mut self, line: &str) -> Result<(), String> {
         let words: Vec<&str> = line.split_whitespace().collect();
         let arg = |i: usize| words.get(i).copied().ok_or(format!("missing argument {i}"));
         match words[0] {
@@ -140,16 +152,6 @@ impl Runner {
                 let id = parse_node(arg(1)?)?;
                 self.cluster()?.campaign(id);
                 self.cluster()?.stabilize();
-                Ok(())
-            }
-            "deliver" => self.deliver(words.get(1).copied()),
-            "drop" | "duplicate" | "reverse" | "hold" => {
-                self.network_fault(words[0], words.get(1).copied())
-            }
-            "release" => {
-                let cluster = self.cluster()?;
-                let held: Vec<Envelope> = cluster.held.drain(..).collect();
-                cluster.network.extend(held);
                 Ok(())
             }
             "stabilize" => {
@@ -167,6 +169,25 @@ impl Runner {
                 }
                 Ok(())
             }
+            other => unreachable!("dispatched by command: {other}"),
+        }
+    }
+
+    /// Faults and inspection of the network.
+    fn network_command(&mut self, line: &str) -> Result<(), String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let arg = |i: usize| words.get(i).copied().ok_or(format!("missing argument {i}"));
+        match words[0] {
+            "deliver" => self.deliver(words.get(1).copied()),
+            "drop" | "duplicate" | "reverse" | "hold" => {
+                self.network_fault(words[0], words.get(1).copied())
+            }
+            "release" => {
+                let cluster = self.cluster()?;
+                let held: Vec<Envelope> = cluster.held.drain(..).collect();
+                cluster.network.extend(held);
+                Ok(())
+            }
             "messages" => {
                 let lines: Vec<String> = self.cluster()?.network.iter().map(describe).collect();
                 for line in lines {
@@ -174,9 +195,6 @@ impl Runner {
                 }
                 Ok(())
             }
-            "status" => self.status(),
-            "log" => self.log(parse_node(arg(1)?)?),
-            "sm" => self.state_machines(),
             "partition" => self.partition(&words[1..]),
             "isolate" => {
                 let id = parse_node(arg(1)?)?;
@@ -195,6 +213,15 @@ impl Runner {
                 self.cluster()?.blocked.clear();
                 Ok(())
             }
+            other => unreachable!("dispatched by command: {other}"),
+        }
+    }
+
+    /// Crashes, restarts, disks and snapshots of one node.
+    fn node_command(&mut self, line: &str) -> Result<(), String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let arg = |i: usize| words.get(i).copied().ok_or(format!("missing argument {i}"));
+        match words[0] {
             "crash" => {
                 let id = parse_node(arg(1)?)?;
                 self.cluster()?.crash(id);
@@ -239,17 +266,29 @@ impl Runner {
                 self.cluster()?.sync(id);
                 Ok(())
             }
+            "snapshot" => {
+                let id = parse_node(arg(1)?)?;
+                let index = self.cluster()?.snapshot(id)?;
+                self.say(format!("{} snapshot at {}", name(id), index));
+                Ok(())
+            }
+            other => unreachable!("dispatched by command: {other}"),
+        }
+    }
+
+    /// What clients and operators ask, and what they can see.
+    fn client_command(&mut self, line: &str) -> Result<(), String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let arg = |i: usize| words.get(i).copied().ok_or(format!("missing argument {i}"));
+        match words[0] {
+            "status" => self.status(),
+            "log" => self.log(parse_node(arg(1)?)?),
+            "sm" => self.state_machines(),
             "propose" => self.propose(&words),
             "read" => {
                 let id = parse_node(arg(1)?)?;
                 let read_id: u64 = arg(2)?.parse().map_err(|_| "bad read id")?;
                 self.cluster()?.read(id, read_id)?;
-                Ok(())
-            }
-            "snapshot" => {
-                let id = parse_node(arg(1)?)?;
-                let index = self.cluster()?.snapshot(id)?;
-                self.say(format!("{} snapshot at {}", name(id), index));
                 Ok(())
             }
             "add-node" | "promote" | "remove-node" | "transfer" => {
