@@ -4,7 +4,8 @@
 //! log matching, leader completeness, state machine safety, linearizable reads, node
 //! invariants; then heals and checks that a leader commits again.
 //!
-//! `RAFT_SEED=N` replays one seed; `RAFT_SEEDS=N` runs N seeds; `RAFT_STEPS=N` sets steps.
+//! `RAFT_SEED=N` replays one seed; `RAFT_SEEDS=N` runs N seeds (from `RAFT_FIRST_SEED`, default
+//! 1); `RAFT_STEPS=N` sets the steps per seed (default 2000).
 
 #[path = "raft_scripts/harness/cluster.rs"]
 mod cluster;
@@ -22,7 +23,10 @@ fn random_fault_schedules_keep_raft_safe() {
     let steps = env_number("RAFT_STEPS").unwrap_or(2_000) as usize;
     let seeds: Vec<u64> = match env_number("RAFT_SEED") {
         Some(seed) => vec![seed],
-        None => (1..=env_number("RAFT_SEEDS").unwrap_or(48)).collect(),
+        None => {
+            let first = env_number("RAFT_FIRST_SEED").unwrap_or(1);
+            (first..first + env_number("RAFT_SEEDS").unwrap_or(48)).collect()
+        }
     };
     for seed in seeds {
         let replay = format!(

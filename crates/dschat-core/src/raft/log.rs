@@ -187,3 +187,67 @@ impl Log {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::message::Payload;
+
+    fn log_of_terms(terms: &[u64]) -> Log {
+        let entries = terms
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| Entry {
+                index: LogIndex(i as u64 + 1),
+                term: Term(t),
+                payload: Payload::Noop,
+            })
+            .collect();
+        Log::new(LogIndex(0), Term(0), entries)
+    }
+
+    #[test]
+    fn conflict_hint_names_the_first_index_of_the_conflicting_term() {
+        let log = log_of_terms(&[1, 1, 2, 2, 2]);
+        let hint = log.conflict_hint(LogIndex(5));
+        assert_eq!(
+            hint,
+            ConflictHint {
+                conflict_term: Some(Term(2)),
+                first_index: LogIndex(3)
+            }
+        );
+        let short = log.conflict_hint(LogIndex(9));
+        assert_eq!(
+            short,
+            ConflictHint {
+                conflict_term: None,
+                first_index: LogIndex(6)
+            }
+        );
+    }
+
+    #[test]
+    fn batch_respects_both_bounds_but_sends_at_least_one_entry() {
+        let log = log_of_terms(&[1; 10]);
+        assert_eq!(log.batch(LogIndex(1), 3, usize::MAX).len(), 3);
+        assert_eq!(log.batch(LogIndex(1), 100, 1).len(), 1);
+        assert_eq!(log.batch(LogIndex(9), 100, usize::MAX).len(), 2);
+        assert!(log.batch(LogIndex(11), 100, usize::MAX).is_empty());
+    }
+
+    #[test]
+    fn compaction_keeps_the_term_at_its_edge() {
+        let mut log = log_of_terms(&[1, 1, 2, 3]);
+        log.compact_through(LogIndex(3));
+        assert_eq!(log.term_at(LogIndex(3)), Some(Term(2)));
+        assert_eq!(log.term_at(LogIndex(2)), None);
+        assert_eq!(log.last_index(), LogIndex(4));
+        assert!(log.install_snapshot(LogIndex(4), Term(3)));
+        assert!(!log.install_snapshot(LogIndex(6), Term(4)));
+        assert_eq!(
+            (log.snapshot_index(), log.last_index()),
+            (LogIndex(6), LogIndex(6))
+        );
+    }
+}

@@ -293,3 +293,30 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_index_is_what_a_majority_has_reached() {
+        let configuration = Configuration::with_voters([NodeId(1), NodeId(2), NodeId(3)]);
+        let index = configuration.quorum_index(|n| LogIndex([0, 7, 5, 2][n.0 as usize]));
+        assert_eq!(index, Some(LogIndex(5)));
+        assert_eq!(Configuration::default().quorum_index(|_| LogIndex(9)), None);
+    }
+
+    #[test]
+    fn changes_apply_one_server_at_a_time() {
+        let base = Configuration::with_voters([NodeId(1)]);
+        let added = base.apply(ConfigChange::AddLearner(NodeId(2)));
+        assert!(added.learners.contains(&NodeId(2)) && !added.is_voter(NodeId(2)));
+        let promoted = added.apply(ConfigChange::PromoteLearner(NodeId(2)));
+        assert!(promoted.is_voter(NodeId(2)) && promoted.learners.is_empty());
+        assert_eq!(promoted.quorum(), 2);
+        assert_eq!(
+            promoted.apply(ConfigChange::Remove(NodeId(1))).voters.len(),
+            1
+        );
+    }
+}

@@ -488,6 +488,7 @@ impl Cluster {
             }
         }
         found.extend(self.check_log_matching());
+        found.extend(self.check_disks());
         for violation in found {
             if !self.checker.violations.contains(&violation) {
                 self.violation(violation);
@@ -542,6 +543,32 @@ impl Cluster {
             }
         }
         self.checker.leader_last.insert((id, term), last);
+        found
+    }
+
+    /// What each disk holds must be restorable: entries contiguous, right after the snapshot.
+    fn check_disks(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for (&id, sim) in &self.nodes {
+            let after = sim
+                .disk
+                .snapshot
+                .as_ref()
+                .map_or(LogIndex(0), |s| s.metadata.last_included_index);
+            let mut expected = after.next();
+            for entry in &sim.disk.entries {
+                if entry.index != expected {
+                    found.push(format!(
+                        "{} disk: entry {} where {} was expected",
+                        name(id),
+                        entry.index,
+                        expected
+                    ));
+                    break;
+                }
+                expected = expected.next();
+            }
+        }
         found
     }
 
