@@ -249,11 +249,8 @@ impl Node {
         };
         let next = self.log.last_index().next();
         let progress: BTreeMap<NodeId, Progress> = self
-            .membership
-            .current()
-            .members()
+            .replication_targets()
             .into_iter()
-            .filter(|&m| m != self.id)
             .map(|m| (m, Progress::new(next)))
             .collect();
         self.role = Role::Leader(Box::new(candidate.win(progress)));

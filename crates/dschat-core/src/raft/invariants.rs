@@ -90,7 +90,7 @@ impl Node {
                             return Err(format!("progress of {node}: too many requests in flight"));
                         }
                     }
-                    if !self.membership.current().contains(*node) || *node == self.id {
+                    if !self.replication_targets().contains(node) {
                         return Err(format!("progress kept for non-member {node}"));
                     }
                 }

@@ -314,6 +314,12 @@ impl Node {
         }
         self.assign_read_indexes();
         self.emit_applies();
+        if let Role::Leader(leader) = &self.role {
+            let current = self.membership.current();
+            if leader.progress.keys().any(|node| !current.contains(*node)) {
+                self.sync_progress_with_membership(); // a removal committed
+            }
+        }
         self.replicate_to_all();
         self.maybe_step_down_after_removal();
     }

@@ -240,18 +240,29 @@ impl Node {
         }
     }
 
-    /// The configuration changed on the leader: track exactly its other members.
+    /// The servers a leader replicates to: the other members of the configuration in force,
+    /// plus any server whose removal is not yet committed, so that it receives its removal
+    /// and stops campaigning instead of waiting for a log that never comes.
+    pub(crate) fn replication_targets(&self) -> BTreeSet<NodeId> {
+        let mut targets = self.membership.current().members();
+        targets.extend(self.membership.at(self.commit_index).members());
+        targets.remove(&self.id);
+        targets
+    }
+
+    /// The configuration (or the commit index) changed on the leader: track exactly the
+    /// replication targets.
     pub(crate) fn sync_progress_with_membership(&mut self) {
-        let members = self.membership.current().members();
+        let targets = self.replication_targets();
         let next = self.log.last_index();
         let Role::Leader(leader) = &mut self.role else {
             return;
         };
-        leader.progress.retain(|node, _| members.contains(node));
-        for &member in members.iter().filter(|&&m| m != self.id) {
+        leader.progress.retain(|node, _| targets.contains(node));
+        for &target in &targets {
             leader
                 .progress
-                .entry(member)
+                .entry(target)
                 .or_insert_with(|| Progress::new(next));
         }
     }

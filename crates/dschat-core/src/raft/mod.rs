@@ -121,9 +121,10 @@
 //!   anything sent since the last heartbeat), so recovery takes about one heartbeat interval.
 //! - A leader that starts a leadership transfer never serves lease reads again in that term
 //!   (voters may elect the target despite the lease).
-//! - A removed server that never learns of its removal keeps campaigning (harmlessly, thanks
-//!   to pre-vote) until its host shuts it down; the host learns of the removal from the
-//!   applied membership entry on the other servers.
+//! - The leader replicates to a removed server until its removal commits, so the server
+//!   normally learns it is no longer a voter. One that was unreachable all that time keeps
+//!   campaigning (harmlessly, thanks to pre-vote) until its host shuts it down; the host learns
+//!   of the removal from the applied membership entry on the other servers.
 //! - Membership changes one server at a time only (no joint consensus).
 //! - Every read starts its own heartbeat round; reads are not yet coalesced into one round.
 
