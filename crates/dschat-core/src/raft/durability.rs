@@ -112,20 +112,22 @@ impl Node {
 
     /// Issue a snapshot installation, a write ordered with the others.
     pub(crate) fn issue_install(&mut self, snapshot: Snapshot, keep_entries_after: bool) {
+        // Until the installation is durable, nothing past the snapshot counts as durable (so
+        // nothing past it is applied, and no newer snapshot can be taken and stored before it);
+        // if the log was discarded, nothing at all.
         let truncated_from = if keep_entries_after {
-            None
+            snapshot.metadata.last_included_index.next()
         } else {
-            Some(LogIndex(1))
+            LogIndex(1)
         };
         self.flush_staged();
         let id = self.durability.last_issued_id + 1;
         self.durability.last_issued_id = id;
-        if let Some(from) = truncated_from {
-            self.durability.durable_index = self.durability.durable_index.min(from.previous());
-        }
+        self.durability.durable_index =
+            self.durability.durable_index.min(truncated_from.previous());
         self.durability.pending.push_back(PendingWrite {
             id,
-            truncate_from: truncated_from,
+            truncate_from: Some(truncated_from),
             last_index_after: self.log.last_index(),
         });
         self.outputs.push(Output::InstallSnapshot {

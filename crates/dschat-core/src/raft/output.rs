@@ -76,7 +76,8 @@ pub enum Output {
         leader_hint: Option<NodeId>,
     },
     /// Replace the state machine by this snapshot and store it durably (it is a write like
-    /// `Persist`, in the same order), then call `Node::persisted(id)`.
+    /// `Persist`, in the same order), then call `Node::persisted(id)`. No entry after the
+    /// snapshot is applied before that, so no newer snapshot can overtake this one.
     InstallSnapshot {
         /// The write's name.
         id: PersistId,
