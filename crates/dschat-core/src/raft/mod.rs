@@ -104,9 +104,21 @@
 //! The whole API: [`Node::new`], [`Node::tick`], [`Node::step`], [`Node::propose`] (or
 //! [`Node::propose_batch`] for the requests that arrived during one turn of the host's loop),
 //! [`Node::read`], [`Node::persisted`], [`Node::snapshot_taken`], [`Node::add_learner`],
-//! [`Node::promote_learner`], [`Node::remove_node`], [`Node::transfer_leadership`], and for
-//! observers [`Node::status`], [`Node::log`], [`Node::hard_state`], [`Node::validate`].
-//! A committed command is recognised by its index and term in an [`Output::Apply`].
+//! [`Node::promote_learner`], [`Node::remove_node`], [`Node::transfer_leadership`],
+//! [`Node::campaign`] (an election now, for operators and tests), and for observers
+//! [`Node::status`], [`Node::log`], [`Node::hard_state`], [`Node::snapshot`],
+//! [`Node::check_invariants`] and [`Node::validate`]. A committed command is recognised by its
+//! index and term in an [`Output::Apply`]. After a crash the host builds a new node from what
+//! it stored ([`RestoredState`]: hard state, latest snapshot, entries after it, and the
+//! state machine's applied index); writes that were not reported durable may be lost.
+//!
+//! ## Code map
+//! `message.rs` (what travels), `log.rs` ([`Log`]), `role.rs` (the roles as types),
+//! `election.rs` (pre-vote, votes, role transitions), `leader.rs` (replication, commit,
+//! heartbeats, check-quorum), `progress.rs` (per-follower pacing), `follower.rs` (the
+//! consistency check and log repair), `durability.rs` (the persistence contract), `read.rs`
+//! (read index and leases), `snapshot.rs`, `membership.rs`, `transfer.rs`, `invariants.rs`
+//! (what `validate` asserts), `config.rs` (every bound), `error.rs`, `output.rs`.
 //!
 //! ## Where it is tested
 //! `tests/raft_scripts/*.txt` (one behaviour per script, with expected traces),
