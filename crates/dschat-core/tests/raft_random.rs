@@ -5,7 +5,8 @@
 //! invariants; then heals and checks that a leader commits again.
 //!
 //! `RAFT_SEED=N` replays one seed; `RAFT_SEEDS=N` runs N seeds (from `RAFT_FIRST_SEED`, default
-//! 1); `RAFT_STEPS=N` sets the steps per seed (default 2000).
+//! 1); `RAFT_STEPS=N` sets the steps per seed (default 2000). With `-- --nocapture`,
+//! `RAFT_TRACE=1` prints every step and `RAFT_VERBOSE=1` a summary per seed.
 
 #[path = "raft_scripts/harness/cluster.rs"]
 mod cluster;
