@@ -4,6 +4,8 @@
 
 #[path = "raft_scripts/harness/cluster.rs"]
 mod cluster;
+#[path = "raft_scripts/harness/describe.rs"]
+mod describe;
 #[path = "raft_scripts/harness/script.rs"]
 mod script;
 

@@ -117,7 +117,7 @@ fn random_step(cluster: &mut Cluster, rng: &mut ChaCha8Rng, next_command: &mut u
             }
             let i = rng.gen_range(0..cluster.network.len().min(6));
             let envelope = cluster.network.remove(i).expect("in range");
-            let text = crate::cluster::describe(&envelope);
+            let text = crate::describe::describe(&envelope);
             cluster.deliver(envelope);
             format!("deliver {text}")
         }
@@ -127,7 +127,7 @@ fn random_step(cluster: &mut Cluster, rng: &mut ChaCha8Rng, next_command: &mut u
             }
             let i = rng.gen_range(0..cluster.network.len());
             let envelope = cluster.network.remove(i).expect("in range");
-            format!("drop {}", crate::cluster::describe(&envelope))
+            format!("drop {}", crate::describe::describe(&envelope))
         }
         48..=50 => {
             if cluster.network.is_empty() {
@@ -137,7 +137,7 @@ fn random_step(cluster: &mut Cluster, rng: &mut ChaCha8Rng, next_command: &mut u
             let envelope = cluster.network[i].clone();
             let at = rng.gen_range(0..=cluster.network.len());
             cluster.network.insert(at, envelope.clone());
-            format!("duplicate {}", crate::cluster::describe(&envelope))
+            format!("duplicate {}", crate::describe::describe(&envelope))
         }
         51..=62 => {
             let mut ids = cluster.up_ids();

@@ -24,7 +24,8 @@ use std::collections::BTreeMap;
 use dschat_core::ids::{LogIndex, NodeId};
 use dschat_core::raft::{Config, Envelope, LeaseReads};
 
-use crate::cluster::{describe, describe_entry, name, Cluster};
+use crate::cluster::{name, Cluster};
+use crate::describe::{describe, describe_entry};
 
 pub struct Runner {
     pub cluster: Option<Cluster>,
