@@ -13,4 +13,5 @@ pub mod chat;
 pub mod clock;
 pub mod ids;
 pub mod message_id;
+pub mod raft;
 pub mod state_machine;
