@@ -75,11 +75,12 @@ impl Default for Limits {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimits {
-    /// Messages (posts, private messages, edits, ephemeral) per second per account.
+    /// Writes (messages of every kind, room creation, joins, leaves, topics, read markers) per
+    /// second per account.
     pub posts_per_second_per_account: f64,
     /// Burst allowance for the above.
     pub posts_burst_per_account: f64,
-    /// Messages per second per client address.
+    /// Writes per second per client address (guest posts on the legacy endpoints too).
     pub posts_per_second_per_address: f64,
     /// Burst allowance for the above.
     pub posts_burst_per_address: f64,

@@ -192,6 +192,15 @@ impl Hub {
         }
     }
 
+    /// Ends every feed (their receivers see [`FeedEnd::Closed`]); for a shutdown.
+    pub fn close_all(&self) {
+        let mut state = self.state.lock();
+        *state = HubState {
+            next_id: state.next_id,
+            ..HubState::default()
+        };
+    }
+
     /// Number of live subscribers.
     pub fn subscriber_count(&self) -> usize {
         self.state.lock().subscribers.len()

@@ -78,6 +78,9 @@ pub enum OpenError {
         /// The decoder's complaint.
         detail: String,
     },
+    /// A setting is out of range.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The data directory, the id high-water mark or the search index failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -107,6 +110,13 @@ pub struct Node {
 impl Node {
     /// Opens the data directory, replays the log, and starts the log writer.
     pub fn open(config: ServerConfig) -> Result<Arc<Node>, OpenError> {
+        if config.node_id > dschat_core::message_id::MAX_NODE {
+            let max = dschat_core::message_id::MAX_NODE;
+            return Err(OpenError::Config(format!(
+                "node_id {} is out of range 0..={max}",
+                config.node_id
+            )));
+        }
         std::fs::create_dir_all(&config.data_dir)?;
         let store = StateStore::open(&config.data_dir.join("state.redb"))?;
         let wal_options = WalOptions {
@@ -212,6 +222,7 @@ impl Node {
     }
 
     /// A server timestamp and id for something that is not logged (an ephemeral message).
+    /// It may fsync the id high-water mark: call it from a blocking context.
     pub fn stamp_unlogged(&self) -> Result<(u64, dschat_core::ids::MessageId), ProposeError> {
         let now = unix_ms_now();
         let (time, id) = self

@@ -504,13 +504,13 @@ async fn posts_and_logins_are_rate_limited() {
     let mut settings = config(dir.path());
     settings.rate_limits = dschat_server::config::RateLimits {
         posts_per_second_per_account: 1.0,
-        posts_burst_per_account: 3.0,
+        posts_burst_per_account: 4.0,
         logins_per_minute_per_account: 2.0,
         ..dschat_server::config::RateLimits::unlimited()
     };
     let server = TestServer::start(settings).await;
     let alice = server.register("alice").await;
-    server.create_room(&alice, "general").await;
+    server.create_room(&alice, "general").await; // one write of the burst of four
     for n in 0..3 {
         server.post(&alice, "general", &format!("burst {n}")).await;
     }
@@ -704,5 +704,53 @@ async fn state_survives_restarts_across_snapshots_and_compaction() {
         .await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 40);
     server.post(&alice, "general", "after").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn client_sessions_belong_to_one_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    server.create_room(&alice, "general").await;
+    server.join(&bob, "general").await;
+    let post = |token: &str, text: &str| {
+        server
+            .http
+            .post(format!("{}/api/v1/rooms/general/messages", server.base))
+            .bearer_auth(token)
+            .header("Dschat-Client-Id", "7")
+            .header("Dschat-Sequence", "1")
+            .json(&json!({"body": text}))
+            .send()
+    };
+    let from_alice: Value = post(&alice, "alice's words")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let from_bob: Value = post(&bob, "bob's words")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(
+        from_alice["id"], from_bob["id"],
+        "bob's post is his own, not a replay of alice's"
+    );
+    assert_eq!(from_bob["author"], "bob");
+    let anonymous = server
+        .http
+        .post(format!("{}/api/v1/rooms/general/messages", server.base))
+        .header("Dschat-Client-Id", "7")
+        .header("Dschat-Sequence", "1")
+        .json(&json!({"body": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     server.stop().await;
 }

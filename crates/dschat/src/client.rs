@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone)]
 pub struct ClientOptions {
     /// Server URL [default: the one you logged in to, else http://127.0.0.1:7070]
-    #[arg(long, env = "DSCHAT_SERVER", global = true)]
+    #[arg(long, env = "DSCHAT_SERVER")]
     server: Option<String>,
 }
 

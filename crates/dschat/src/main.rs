@@ -6,17 +6,16 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
-/// dschat: a distributed chat server that is also a working lab of distributed systems.
+/// dschat: a chat server built as a working lab of distributed systems.
 ///
-/// Start a server with `dschat serve`, then chat from a browser, an IRC client, or this
-/// command line (`dschat register`, `dschat send`, `dschat tail`, ...).
+/// Start a server with `dschat serve`, then chat over its HTTP/WebSocket API or from this
+/// command line (`dschat register`, `dschat send`, `dschat tail`, ...). The client commands
+/// talk to --server (or $DSCHAT_SERVER, or the server you logged in to).
 #[derive(Parser, Debug)]
 #[command(name = "dschat", version, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Commands,
-    #[command(flatten)]
-    client: client::ClientOptions,
 }
 
 #[derive(Subcommand, Debug)]
@@ -25,20 +24,32 @@ enum Commands {
     Serve(serve::ServeArgs),
     /// Create an account and log in (password from DSCHAT_PASSWORD or standard input).
     Register {
+        #[command(flatten)]
+        client: client::ClientOptions,
         /// The nickname to claim (unique, case-insensitive).
         nickname: String,
     },
     /// Log in; the token is kept in ~/.config/dschat/credentials.json.
     Login {
+        #[command(flatten)]
+        client: client::ClientOptions,
         /// Your nickname.
         nickname: String,
     },
     /// Revoke the saved token and forget it.
-    Logout,
+    Logout {
+        #[command(flatten)]
+        client: client::ClientOptions,
+    },
     /// List rooms with member and unread counts.
-    Rooms,
+    Rooms {
+        #[command(flatten)]
+        client: client::ClientOptions,
+    },
     /// Create a room and join it.
     CreateRoom {
+        #[command(flatten)]
+        client: client::ClientOptions,
         /// Room name (letters, digits, - _ .).
         room: String,
         /// Initial topic.
@@ -47,11 +58,15 @@ enum Commands {
     },
     /// Join a room.
     Join {
+        #[command(flatten)]
+        client: client::ClientOptions,
         /// Room name.
         room: String,
     },
     /// Post a message to a room (the words given, or standard input).
     Send {
+        #[command(flatten)]
+        client: client::ClientOptions,
         /// Room name.
         room: String,
         /// The message.
@@ -59,6 +74,8 @@ enum Commands {
     },
     /// Print a room's latest messages.
     History {
+        #[command(flatten)]
+        client: client::ClientOptions,
         /// Room name.
         room: String,
         /// How many messages.
@@ -67,6 +84,8 @@ enum Commands {
     },
     /// Full-text search over history.
     Search {
+        #[command(flatten)]
+        client: client::ClientOptions,
         /// Words to find.
         words: Vec<String>,
         /// Only this room.
@@ -75,6 +94,8 @@ enum Commands {
     },
     /// Follow rooms (and your private messages) live until interrupted.
     Tail {
+        #[command(flatten)]
+        client: client::ClientOptions,
         /// Room names.
         rooms: Vec<String>,
         /// Resume after this event id: every later event is printed, once, in order.
@@ -104,22 +125,41 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let options = &cli.client;
-    match cli.command {
+    match Cli::parse().command {
         Commands::Serve(args) => serve::run(args).await,
-        Commands::Register { nickname } => client::log_in(options, nickname, true).await,
-        Commands::Login { nickname } => client::log_in(options, nickname, false).await,
-        Commands::Logout => client::log_out(options).await,
-        Commands::Rooms => client::rooms(options).await,
-        Commands::CreateRoom { room, topic } => {
-            client::enter_room(options, room, true, topic).await
+        Commands::Register { client, nickname } => client::log_in(&client, nickname, true).await,
+        Commands::Login { client, nickname } => client::log_in(&client, nickname, false).await,
+        Commands::Logout { client } => client::log_out(&client).await,
+        Commands::Rooms { client } => client::rooms(&client).await,
+        Commands::CreateRoom {
+            client,
+            room,
+            topic,
+        } => client::enter_room(&client, room, true, topic).await,
+        Commands::Join { client, room } => {
+            client::enter_room(&client, room, false, String::new()).await
         }
-        Commands::Join { room } => client::enter_room(options, room, false, String::new()).await,
-        Commands::Send { room, words } => client::send(options, room, words).await,
-        Commands::History { room, limit } => client::history(options, room, limit).await,
-        Commands::Search { words, room } => client::search(options, words, room).await,
-        Commands::Tail { rooms, after, json } => client::tail(options, rooms, after, json).await,
+        Commands::Send {
+            client,
+            room,
+            words,
+        } => client::send(&client, room, words).await,
+        Commands::History {
+            client,
+            room,
+            limit,
+        } => client::history(&client, room, limit).await,
+        Commands::Search {
+            client,
+            words,
+            room,
+        } => client::search(&client, words, room).await,
+        Commands::Tail {
+            client,
+            rooms,
+            after,
+            json,
+        } => client::tail(&client, rooms, after, json).await,
         Commands::Bench(BenchCommand::Posts(args)) => bench::run(args).await,
     }
 }

@@ -13,7 +13,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Options of `dschat serve`.
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// Directory for the log, search index and id high-water mark [default: ./dschat-data]
+    /// Directory for the write-ahead log (wal/), snapshots (state.redb), the search index
+    /// (search/) and the id high-water mark [default: ./dschat-data]
     #[arg(long, env = "DSCHAT_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Address for HTTP and WebSocket clients [default: 127.0.0.1:7070]
@@ -59,21 +60,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let address = listener.local_addr()?;
     let data_dir = config.data_dir.clone();
+    let shutdown_requested = shutdown_signal().context("cannot install signal handlers")?;
     let node = tokio::task::spawn_blocking(move || Node::open(config))
         .await?
         .context("cannot open the data directory")?;
-    println!("dschat is serving; data in {}", data_dir.display());
-    println!(
+    say(&format!(
+        "dschat is serving; data in {}",
+        data_dir.display()
+    ));
+    say(&format!(
         "  HTTP API:  http://{address}/api/v1   (OpenAPI: http://{address}/api/v1/openapi.json)"
-    );
-    println!("  WebSocket: ws://{address}/api/v1/stream");
-    println!("  try:       dschat register --server http://{address} <nickname>");
-    println!("Stop with Ctrl-C.");
+    ));
+    say(&format!("  WebSocket: ws://{address}/api/v1/stream"));
+    say(&format!(
+        "  try:       dschat register --server http://{address} <nickname>"
+    ));
+    say("Stop with Ctrl-C.");
     let app = dschat_server::api::router(node.clone())
         .into_make_service_with_connect_info::<SocketAddr>();
     let (signalled, mut signal_seen) = tokio::sync::watch::channel(false);
+    let hub = node.hub().clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        shutdown_requested.await;
+        // Feeds end with close code 1001 ("going away"); clients reconnect and resume.
+        hub.close_all();
         let _ = signalled.send(true);
     });
     tokio::select! {
@@ -96,23 +106,25 @@ fn say(text: &str) {
     let _ = stdout.flush();
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Waits for Ctrl-C or SIGTERM. The handlers are registered when this is called (not when the
+/// future is first polled), so a signal that arrives right after start-up is not missed.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("interrupted; shutting down"),
+                _ = terminate.recv() => tracing::info!("terminated; shutting down"),
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => tracing::info!("interrupted; shutting down"),
-        _ = terminate => tracing::info!("terminated; shutting down"),
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! Accounts and sessions: register, log in, log out, who am I.
 
 use super::dto::UserJson;
-use super::extract::{ApiJson, ClientAddress, CurrentUser, Session};
+use super::extract::{ApiJson, ClientAddress, CurrentUser};
 use super::problem::Problem;
 use super::{propose, AppState};
 use crate::auth;
@@ -113,10 +113,12 @@ async fn issue_token(
 }
 
 /// `POST /api/v1/accounts`: creates an account and logs it in.
+///
+/// Takes no client session: a retry whose first answer was lost gets `nickname-taken`, and
+/// the client logs in instead. (A session reply replayed here would hand out a token.)
 pub async fn register(
     State(state): State<AppState>,
     address: ClientAddress,
-    Session(session): Session,
     ApiJson(credentials): ApiJson<Credentials>,
 ) -> Result<impl IntoResponse, Problem> {
     check_login_limits(&state, &credentials.nickname, address)?;
@@ -136,7 +138,7 @@ pub async fn register(
         nickname: nickname.clone(),
         password_hash,
     };
-    let Response::UserCreated(user) = propose(&state, session, command).await? else {
+    let Response::UserCreated(user) = propose(&state, None, command).await? else {
         return Err(Problem::malformed(
             "the state machine answered a registration unexpectedly",
         ));

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use dschat_core::chat::ClientSession;
 use dschat_core::ids::{ClientId, SequenceNumber, UserId};
 use serde::de::DeserializeOwned;
+use sha2::Digest;
 use std::net::{IpAddr, SocketAddr};
 
 /// A JSON body; rejections become problems (400 malformed, 413 too large, 415 wrong type).
@@ -143,12 +144,30 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 
 /// The optional client session of a write (`Dschat-Client-Id` and `Dschat-Sequence` headers):
 /// a retry with the same pair is applied once and answered as the first time.
+///
+/// Sessions belong to an account: the session id the state machine sees is derived from the
+/// account and the client's id, so one user can never be answered with another's reply.
+/// Sending the headers therefore requires a bearer token.
 pub struct Session(pub Option<ClientSession>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Session {
+/// The session id the state machine keys on: SHA-256 of the account and the client's id.
+pub fn scoped_client(user: UserId, client: u64) -> ClientId {
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"dschat client session\0");
+    hasher.update(user.0.to_le_bytes());
+    hasher.update(client.to_le_bytes());
+    let digest = hasher.finalize();
+    ClientId(u64::from_le_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    ))
+}
+
+impl FromRequestParts<AppState> for Session {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         let header = |name: &str| -> Result<Option<u64>, Problem> {
             let Some(value) = parts.headers.get(name) else {
                 return Ok(None);
@@ -161,15 +180,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
                 Problem::malformed(format!("header {name} must be an unsigned integer"))
             })
         };
-        match (header("dschat-client-id")?, header("dschat-sequence")?) {
-            (Some(client), Some(sequence)) => Ok(Session(Some(ClientSession {
-                client: ClientId(client),
-                sequence: SequenceNumber(sequence),
-            }))),
-            (None, None) => Ok(Session(None)),
-            _ => Err(Problem::malformed(
-                "send both Dschat-Client-Id and Dschat-Sequence, or neither",
-            )),
-        }
+        let (client, sequence) = match (header("dschat-client-id")?, header("dschat-sequence")?) {
+            (Some(client), Some(sequence)) => (client, sequence),
+            (None, None) => return Ok(Session(None)),
+            _ => {
+                return Err(Problem::malformed(
+                    "send both Dschat-Client-Id and Dschat-Sequence, or neither",
+                ))
+            }
+        };
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        let client = scoped_client(user.id, client);
+        Ok(Session(Some(ClientSession {
+            client,
+            sequence: SequenceNumber(sequence),
+        })))
     }
 }

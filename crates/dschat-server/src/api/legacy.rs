@@ -98,9 +98,9 @@ fn all_rooms_page(
         .collect()
 }
 
-/// Maps a free-text topic to a room name: letters, digits, `-`, `_` and `.` are kept, runs of
-/// anything else become one `-`.
-pub fn room_for_topic(topic: &str) -> String {
+/// Maps a free-text topic to a room name: ASCII letters (lowercased), digits, `_` and `.` are
+/// kept, runs of anything else become one `-`, and the result is cut to `max_chars`.
+pub fn room_for_topic(topic: &str, max_chars: usize) -> String {
     let mut name = String::new();
     for character in topic.trim().chars() {
         if character.is_ascii_alphanumeric() || character == '_' || character == '.' {
@@ -112,12 +112,13 @@ pub fn room_for_topic(topic: &str) -> String {
     let name: String = name
         .trim_matches(['-', '.'])
         .chars()
-        .take(dschat_core::chat::validate::MAX_ROOM_NAME_CHARS)
+        .take(max_chars)
         .collect();
+    let name = name.trim_end_matches(['-', '.']);
     if name.is_empty() {
         DEFAULT_ROOM.to_string()
     } else {
-        name
+        name.to_string()
     }
 }
 
@@ -183,7 +184,7 @@ pub async fn send(
         .name
         .or(form.nickname)
         .unwrap_or_else(|| "anonymous".into());
-    let room_name = room_for_topic(&form.topic);
+    let room_name = room_for_topic(&form.topic, state.node.config().limits.max_name_chars);
     let command = Command::PostGuest {
         room_name: room_name.clone(),
         name,
@@ -226,10 +227,14 @@ pub async fn get(
 }
 
 /// `GET /websocket`.
-pub async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade
+pub async fn websocket(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, Problem> {
+    let upgrade = upgrade.map_err(super::not_a_websocket)?;
+    Ok(upgrade
         .max_message_size(4096)
-        .on_upgrade(move |socket| run(socket, state))
+        .on_upgrade(move |socket| run(socket, state)))
 }
 
 #[derive(Deserialize)]
@@ -311,9 +316,11 @@ fn range_answer(state: &AppState, text: &str) -> String {
 mod tests {
     #[test]
     fn topics_become_room_names() {
-        assert_eq!(super::room_for_topic(""), "general");
-        assert_eq!(super::room_for_topic("  Rust & Go!! "), "rust-go");
-        assert_eq!(super::room_for_topic("!!!"), "general");
-        assert_eq!(super::room_for_topic("café"), "caf");
+        assert_eq!(super::room_for_topic("", 30), "general");
+        assert_eq!(super::room_for_topic("  Rust & Go!! ", 30), "rust-go");
+        assert_eq!(super::room_for_topic("!!!", 30), "general");
+        assert_eq!(super::room_for_topic("café", 30), "caf");
+        assert_eq!(super::room_for_topic("aaaa bbbb", 6), "aaaa-b");
+        assert_eq!(super::room_for_topic("aaaa bbbb", 5), "aaaa");
     }
 }

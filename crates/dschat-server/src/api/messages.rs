@@ -13,7 +13,6 @@ use axum::Json;
 use dschat_core::chat::{Command, Page, Response, Timeline};
 use dschat_core::ids::{MessageId, UserId};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 
 /// Default and largest history page.
 const DEFAULT_PAGE: usize = 50;
@@ -21,9 +20,9 @@ const MAX_PAGE: usize = 500;
 /// Longest search query, in bytes.
 const MAX_QUERY_BYTES: usize = 256;
 
-/// Query of a history page: at most one of `before` and `after`.
+/// Query of a history page: at most one of `before` and `after`. Other parameters (such as
+/// `token`) are ignored.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     before: Option<IdParam>,
     after: Option<IdParam>,
@@ -89,17 +88,7 @@ fn check_message(
             format!("body: at most {max_bytes} bytes"),
         ));
     }
-    let now = Instant::now();
-    state
-        .limits
-        .posts_by_account
-        .check(&user, now)
-        .map_err(Problem::rate_limited)?;
-    state
-        .limits
-        .posts_by_address
-        .check(&address.0, now)
-        .map_err(Problem::rate_limited)
+    super::check_write_limits(state, user, address)
 }
 
 fn message_json(
@@ -252,7 +241,9 @@ pub async fn ephemeral(
         }
         chat.nickname(user.id)
     };
-    let (time_unix_ms, id) = state.node.stamp_unlogged()?;
+    let node = state.node.clone();
+    let stamping = tokio::task::spawn_blocking(move || node.stamp_unlogged());
+    let (time_unix_ms, id) = stamping.await.expect("stamping does not panic")?;
     let message = EphemeralMessage {
         id,
         room,
@@ -374,9 +365,8 @@ pub async fn delete_direct(
     delete_in(&state, user, session, timeline, MessageId(id)).await
 }
 
-/// Query of a search.
+/// Query of a search. Other parameters (such as `token`) are ignored.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     q: String,
     room: Option<String>,

@@ -56,6 +56,25 @@ pub struct Shared {
 /// Handler state.
 pub type AppState = Arc<Shared>;
 
+/// Takes one token from the account's and the address's write budgets (messages and room
+/// changes share them), or refuses with 429.
+pub fn check_write_limits(
+    state: &AppState,
+    user: UserId,
+    address: extract::ClientAddress,
+) -> Result<(), Problem> {
+    let now = std::time::Instant::now();
+    let limits = &state.limits;
+    limits
+        .posts_by_account
+        .check(&user, now)
+        .map_err(Problem::rate_limited)?;
+    limits
+        .posts_by_address
+        .check(&address.0, now)
+        .map_err(Problem::rate_limited)
+}
+
 /// Proposes a command and turns both kinds of failure into problems.
 pub async fn propose(
     state: &AppState,
@@ -203,6 +222,14 @@ async fn index() -> Json<serde_json::Value> {
         "stream": "/api/v1/stream",
         "legacy": ["/send", "/get", "/websocket"],
     }))
+}
+
+/// The problem for a plain HTTP request to a WebSocket endpoint.
+fn not_a_websocket(rejection: axum::extract::ws::rejection::WebSocketUpgradeRejection) -> Problem {
+    Problem::malformed(format!(
+        "this endpoint speaks WebSocket: {}",
+        rejection.body_text()
+    ))
 }
 
 async fn no_such_endpoint() -> Problem {

@@ -1,7 +1,7 @@
 //! Rooms: list, create, look at, join, leave, topic, members, read marker.
 
 use super::dto::{IdParam, RoomJson};
-use super::extract::{ApiJson, ApiPath, CurrentUser, Session};
+use super::extract::{ApiJson, ApiPath, ClientAddress, CurrentUser, Session};
 use super::problem::Problem;
 use super::{propose, AppState};
 use axum::extract::State;
@@ -55,9 +55,11 @@ pub struct NewRoom {
 pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
+    address: ClientAddress,
     Session(session): Session,
     ApiJson(new_room): ApiJson<NewRoom>,
 ) -> Result<impl IntoResponse, Problem> {
+    super::check_write_limits(&state, user.id, address)?;
     let max_chars = state.node.config().limits.max_name_chars;
     if new_room.name.chars().count() > max_chars {
         return Err(Problem::invalid(
@@ -90,9 +92,11 @@ pub async fn get(
 pub async fn join(
     State(state): State<AppState>,
     user: CurrentUser,
+    address: ClientAddress,
     Session(session): Session,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<RoomJson>, Problem> {
+    super::check_write_limits(&state, user.id, address)?;
     let room = room_id(&state, &name)?;
     propose(
         &state,
@@ -110,9 +114,11 @@ pub async fn join(
 pub async fn leave(
     State(state): State<AppState>,
     user: CurrentUser,
+    address: ClientAddress,
     Session(session): Session,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, Problem> {
+    super::check_write_limits(&state, user.id, address)?;
     let room = room_id(&state, &name)?;
     propose(
         &state,
@@ -156,10 +162,12 @@ pub struct TopicBody {
 pub async fn set_topic(
     State(state): State<AppState>,
     user: CurrentUser,
+    address: ClientAddress,
     Session(session): Session,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<TopicBody>,
 ) -> Result<Json<RoomJson>, Problem> {
+    super::check_write_limits(&state, user.id, address)?;
     let room = room_id(&state, &name)?;
     propose(
         &state,
@@ -185,9 +193,11 @@ pub struct ReadMarkerBody {
 pub async fn mark_read(
     State(state): State<AppState>,
     user: CurrentUser,
+    address: ClientAddress,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ReadMarkerBody>,
 ) -> Result<Json<RoomJson>, Problem> {
+    super::check_write_limits(&state, user.id, address)?;
     let room = room_id(&state, &name)?;
     let command = Command::MarkRead {
         user: user.id,

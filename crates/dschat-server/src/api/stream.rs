@@ -21,6 +21,7 @@ use super::problem::Problem;
 use super::rooms::room_id;
 use super::AppState;
 use crate::hub::{FeedEnd, FeedReceiver, Published, Subscription};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -60,11 +61,12 @@ enum ClientFrame {
 pub async fn upgrade(
     State(state): State<AppState>,
     user: CurrentUser,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Problem> {
+    let upgrade = upgrade.map_err(super::not_a_websocket)?;
+    Ok(upgrade
         .max_message_size(MAX_CLIENT_FRAME_BYTES)
-        .on_upgrade(move |socket| run(socket, state, user))
+        .on_upgrade(move |socket| run(socket, state, user)))
 }
 
 struct Connection {
