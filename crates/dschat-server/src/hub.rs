@@ -201,6 +201,20 @@ impl Hub {
         };
     }
 
+    /// Whether anyone would receive an event of `timeline` (so the caller can skip rendering
+    /// it).
+    pub fn has_subscribers_for(&self, timeline: Timeline) -> bool {
+        let state = self.state.lock();
+        match timeline {
+            Timeline::Room(room) => {
+                state.by_room.contains_key(&room) || !state.all_rooms.is_empty()
+            }
+            Timeline::Direct(a, b) => {
+                state.by_user.contains_key(&a) || state.by_user.contains_key(&b)
+            }
+        }
+    }
+
     /// Number of live subscribers.
     pub fn subscriber_count(&self) -> usize {
         self.state.lock().subscribers.len()

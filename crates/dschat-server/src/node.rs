@@ -89,6 +89,15 @@ pub enum OpenError {
     Search(#[from] SearchError),
 }
 
+/// Counters of the log writer, to watch group commit at work.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    /// fdatasync calls that made batches durable.
+    pub syncs: std::sync::atomic::AtomicU64,
+    /// Entries made durable by them.
+    pub entries: std::sync::atomic::AtomicU64,
+}
+
 struct Proposal {
     session: Option<ClientSession>,
     command: Command,
@@ -105,6 +114,7 @@ pub struct Node {
     proposals: Mutex<Option<mpsc::Sender<Proposal>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     storage_failed: Arc<AtomicBool>,
+    log_stats: Arc<LogStats>,
 }
 
 impl Node {
@@ -147,6 +157,7 @@ impl Node {
             proposals: Mutex::new(Some(sender)),
             writer: Mutex::new(None),
             storage_failed: Arc::new(AtomicBool::new(false)),
+            log_stats: Arc::new(LogStats::default()),
         });
         let writer = LogWriter {
             wal,
@@ -158,6 +169,7 @@ impl Node {
             search: node.search.clone(),
             clocks: node.clocks.clone(),
             storage_failed: node.storage_failed.clone(),
+            log_stats: node.log_stats.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("log-writer".into())
@@ -184,6 +196,11 @@ impl Node {
     /// The search index.
     pub fn search(&self) -> &Arc<SearchIndex> {
         &self.search
+    }
+
+    /// The log writer's counters.
+    pub fn log_stats(&self) -> &LogStats {
+        &self.log_stats
     }
 
     /// Whether the log failed (the node then refuses writes).
@@ -233,12 +250,14 @@ impl Node {
         Ok((time.wall_ms, id))
     }
 
-    /// Stops taking proposals, lets the writer finish what is queued, and waits for it.
+    /// Stops taking proposals, lets the writer finish what is queued (and take a last
+    /// snapshot), then lets the search indexer catch up and stop.
     pub fn shutdown(&self) {
         self.proposals.lock().take();
         if let Some(writer) = self.writer.lock().take() {
             let _ = writer.join();
         }
+        self.search.shutdown();
     }
 }
 
@@ -284,6 +303,7 @@ struct LogWriter {
     search: Arc<SearchIndex>,
     clocks: Arc<Mutex<Clocks>>,
     storage_failed: Arc<AtomicBool>,
+    log_stats: Arc<LogStats>,
 }
 
 impl LogWriter {
@@ -377,12 +397,20 @@ impl LogWriter {
             .collect();
         self.wal.append(&entries)?;
         self.wal.sync()?;
+        self.log_stats.syncs.fetch_add(1, Ordering::Relaxed);
+        self.log_stats
+            .entries
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
         let mut replies = Vec::with_capacity(batch.len());
         {
             let mut state = self.state.write();
             for (entry, envelope) in entries.iter().zip(envelopes) {
                 let applied = state.apply(entry.index, envelope);
                 for (timeline, event) in &applied.events {
+                    // No subscriber can register meanwhile: that needs the state's read lock.
+                    if !self.hub.has_subscribers_for(*timeline) {
+                        continue;
+                    }
                     let view = state.event_view(*timeline, event);
                     let json = serde_json::to_string(&EventJson::new(&state, &view))
                         .expect("events serialize");

@@ -65,7 +65,7 @@ pub struct SearchIndex {
     wake: mpsc::SyncSender<()>,
     indexed_through: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -120,7 +120,7 @@ impl SearchIndex {
             wake,
             indexed_through,
             stop,
-            thread: Some(thread),
+            thread: parking_lot::Mutex::new(Some(thread)),
         })
     }
 
@@ -184,13 +184,20 @@ impl SearchIndex {
     }
 }
 
-impl Drop for SearchIndex {
-    fn drop(&mut self) {
+impl SearchIndex {
+    /// Indexes what is left, commits, and stops the indexer thread. Searches still work.
+    pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
         self.notify();
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for SearchIndex {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 

@@ -6,6 +6,12 @@
 //! and wakes those writers. It never waits for more work to arrive, so an idle log adds no
 //! latency: a lone writer gets one sync per append.
 //!
+//! Two designs of writers are measured. *Threads*: each writer is an OS thread that sleeps
+//! on a condition variable until its batch is durable; on a small machine the wake-ups of a
+//! hundred threads, not the fsync, set the pace. *Tasks*: each writer is an async task (as in
+//! the dschat server) that waits on a one-shot channel; the committer thread wakes them with
+//! no system call per writer, so nearly all writers make it into the next batch.
+//!
 //! Run: `cargo bench -p dschat-storage --bench wal_throughput`. The log goes to a temporary
 //! directory under `DSCHAT_BENCH_DIR` (default: the `target` directory), which must be on the
 //! disk to measure (not a tmpfs). `DSCHAT_BENCH_SECONDS` sets each measurement's length per round and `DSCHAT_BENCH_ROUNDS`
@@ -24,6 +30,8 @@ use std::time::{Duration, Instant};
 const PAYLOAD_BYTES: usize = 256;
 /// Most entries the committer puts in one batch (one sync); the rest wait for the next.
 const MAX_BATCH_ENTRIES: usize = 10_000;
+/// Longest time the task committer waits to fill a batch as large as the previous one.
+const BATCH_GATHER_LIMIT: Duration = Duration::from_micros(100);
 /// Default length of each measurement in one round.
 const DEFAULT_MEASUREMENT_SECONDS: u64 = 2;
 /// Default number of interleaved rounds.
@@ -201,7 +209,102 @@ fn concurrent_writers(directory: &Path, writers: usize, duration: Duration) -> M
     };
     committer.join().expect("committer");
     Measurement {
-        name: format!("WAL, {writers} writer(s), group commit"),
+        name: format!("WAL, {writers} thread writer(s), group commit"),
+        appends,
+        syncs,
+        elapsed,
+    }
+}
+
+/// One append handed to the task committer, with the channel that says it is durable.
+type TaskRequest = (Vec<u8>, tokio::sync::oneshot::Sender<()>);
+
+/// `writers` async tasks on a two-thread runtime, each appending durably in a loop through a
+/// committer thread: it blocks for the first request, gathers more (see
+/// [`BATCH_GATHER_LIMIT`]), appends them as one batch, syncs once and answers each on its
+/// one-shot channel.
+fn concurrent_tasks(directory: &Path, writers: usize, duration: Duration) -> Measurement {
+    let mut wal = Wal::open(
+        &directory.join(format!("tasks-{writers}")),
+        WalOptions::default(),
+    )
+    .expect("open");
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<TaskRequest>(MAX_BATCH_ENTRIES);
+    let committer = thread::spawn(move || {
+        let (mut appends, mut syncs) = (0u64, 0u64);
+        let mut previous_batch = 1;
+        while let Ok(first) = receiver.recv() {
+            let mut batch = vec![first];
+            // Under load, gather as many requests as the previous batch held, waiting at most
+            // BATCH_GATHER_LIMIT; idle (previous batch of one), there is no wait at all.
+            let gather_until = Instant::now() + BATCH_GATHER_LIMIT;
+            while batch.len() < previous_batch.min(MAX_BATCH_ENTRIES) {
+                match receiver.recv_timeout(gather_until.saturating_duration_since(Instant::now()))
+                {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            while batch.len() < MAX_BATCH_ENTRIES {
+                match receiver.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(_) => break,
+                }
+            }
+            previous_batch = batch.len();
+            let first_index = wal.last_index().next();
+            let mut replies = Vec::with_capacity(batch.len());
+            let entries: Vec<WalEntry> = batch
+                .into_iter()
+                .enumerate()
+                .map(|(offset, (payload, reply))| {
+                    replies.push(reply);
+                    WalEntry {
+                        index: LogIndex(first_index.0 + offset as u64),
+                        term: Term(1),
+                        payload,
+                    }
+                })
+                .collect();
+            wal.append(&entries).expect("append");
+            wal.sync().expect("sync");
+            appends += entries.len() as u64;
+            syncs += 1;
+            for reply in replies {
+                let _ = reply.send(());
+            }
+        }
+        (appends, syncs)
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let start = Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..writers)
+            .map(|_| {
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    while start.elapsed() < duration {
+                        let (reply, durable) = tokio::sync::oneshot::channel();
+                        sender
+                            .send((vec![7u8; PAYLOAD_BYTES], reply))
+                            .expect("committer runs");
+                        durable.await.expect("committer answers");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("writer");
+        }
+    });
+    let elapsed = start.elapsed();
+    drop(sender);
+    let (appends, syncs) = committer.join().expect("committer");
+    Measurement {
+        name: format!("WAL, {writers} task writer(s), group commit"),
         appends,
         syncs,
         elapsed,
@@ -246,12 +349,14 @@ fn main() {
     println!("directory: {}", path.display());
     // Interleaved rounds, so a disk that is busy with other work at times affects every
     // configuration alike.
-    let mut totals: [Option<Measurement>; 4] = Default::default();
+    let mut totals: [Option<Measurement>; 6] = Default::default();
     for _ in 0..rounds {
         accumulate(&mut totals[0], raw_fdatasync(path, duration));
         accumulate(&mut totals[1], single_writer(path, duration));
         accumulate(&mut totals[2], concurrent_writers(path, 1, duration));
         accumulate(&mut totals[3], concurrent_writers(path, 100, duration));
+        accumulate(&mut totals[4], concurrent_tasks(path, 1, duration));
+        accumulate(&mut totals[5], concurrent_tasks(path, 100, duration));
     }
     let measurements: Vec<Measurement> = totals.into_iter().flatten().collect();
     print_table(&measurements);

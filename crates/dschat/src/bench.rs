@@ -37,6 +37,8 @@ pub struct BenchArgs {
 
 struct Run {
     clients: usize,
+    /// Log entries made durable per fdatasync during the run, warm-up included (group commit).
+    entries_per_sync: f64,
     posts: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
@@ -102,18 +104,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.body_bytes, args.seconds
     );
     println!(
-        "{:>8} {:>10} {:>9} {:>9} {:>10}",
-        "clients", "posts/s", "p50 ms", "p99 ms", "p99.9 ms"
+        "{:>8} {:>10} {:>9} {:>9} {:>10} {:>12}",
+        "clients", "posts/s", "p50 ms", "p99 ms", "p99.9 ms", "posts/fsync"
     );
     for mut run in runs {
         run.latencies.sort_unstable();
         println!(
-            "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>10.2}",
+            "{:>8} {:>10.0} {:>9.2} {:>9.2} {:>10.2} {:>12.1}",
             run.clients,
             run.posts as f64 / run.elapsed.as_secs_f64(),
             percentile(&run.latencies, 0.50),
             percentile(&run.latencies, 0.99),
-            percentile(&run.latencies, 0.999)
+            percentile(&run.latencies, 0.999),
+            run.entries_per_sync
         );
     }
     if let Some((node, data_dir, remove_after)) = local {
@@ -171,6 +174,22 @@ async fn prepare(
     Ok(tokens)
 }
 
+/// The server's (fsyncs, entries made durable) so far, from its health endpoint.
+async fn log_counters(http: &reqwest::Client, server: &str) -> anyhow::Result<(u64, u64)> {
+    let health: serde_json::Value = http
+        .get(format!("{server}/api/v1/health"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let counter = |name: &str| {
+        health[name]
+            .as_u64()
+            .with_context(|| format!("health has no {name}"))
+    };
+    Ok((counter("log_syncs")?, counter("log_entries")?))
+}
+
 async fn measure(
     http: &reqwest::Client,
     server: &str,
@@ -183,6 +202,7 @@ async fn measure(
     let start = Instant::now();
     let (measure_from, deadline) = (start + warm_up, start + warm_up + duration);
     let counted = Arc::new(AtomicU64::new(0));
+    let log_before = log_counters(http, server).await?;
     let mut tasks = Vec::new();
     for token in tokens {
         let (http, url, token, counted) =
@@ -221,8 +241,11 @@ async fn measure(
     for task in tasks {
         latencies.extend(task.await??);
     }
+    let log_after = log_counters(http, server).await?;
+    let syncs = (log_after.0 - log_before.0).max(1) as f64;
     Ok(Run {
         clients: tokens.len(),
+        entries_per_sync: (log_after.1 - log_before.1) as f64 / syncs,
         posts: latencies.len(),
         elapsed: duration,
         latencies,

@@ -210,6 +210,8 @@ async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>
         "last_event_id": chat.last_event_id().to_string(),
         "indexed_through": state.node.search().indexed_through().to_string(),
         "subscribers": state.node.hub().subscriber_count(),
+        "log_syncs": state.node.log_stats().syncs.load(std::sync::atomic::Ordering::Relaxed),
+        "log_entries": state.node.log_stats().entries.load(std::sync::atomic::Ordering::Relaxed),
     })))
 }
 
