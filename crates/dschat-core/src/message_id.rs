@@ -128,6 +128,12 @@ impl MessageIdGenerator {
         }
     }
 
+    /// Tells the generator that the host could not persist the high-water mark it asked for:
+    /// the id that came with the request must not be used, and the next call asks again.
+    pub fn retract_reservation(&mut self) {
+        self.reserved_until_unix_ms = self.last_unix_ms;
+    }
+
     /// Makes every later id greater than `id` (for example the last id found in the log).
     pub fn observe(&mut self, id: MessageId) {
         let unix_ms = id.unix_ms();
@@ -181,6 +187,15 @@ mod tests {
         let mut restarted = MessageIdGenerator::new(1, mark);
         let next = restarted.next(T0 - 3_600_000);
         assert!(next.id > last, "{:?} must exceed {:?}", next.id, last);
+    }
+
+    #[test]
+    fn a_reservation_the_host_could_not_persist_is_asked_for_again() {
+        let mut generator = MessageIdGenerator::new(1, 0);
+        assert!(generator.next(T0).persist_high_water_mark_ms.is_some());
+        generator.retract_reservation();
+        assert!(generator.next(T0).persist_high_water_mark_ms.is_some());
+        assert!(generator.next(T0).persist_high_water_mark_ms.is_none());
     }
 
     #[test]

@@ -61,7 +61,12 @@ impl Clocks {
         let time = self.hybrid.now(now_unix_ms);
         let next = self.ids.next(now_unix_ms);
         if let Some(mark) = next.persist_high_water_mark_ms {
-            write_durably(&self.high_water_mark_path, mark.to_string().as_bytes())?;
+            if let Err(error) =
+                write_durably(&self.high_water_mark_path, mark.to_string().as_bytes())
+            {
+                self.ids.retract_reservation();
+                return Err(error);
+            }
         }
         Ok((time, next.id))
     }

@@ -102,7 +102,15 @@ struct Proposal {
     session: Option<ClientSession>,
     command: Command,
     reply: oneshot::Sender<Result<Result<Response, ChatError>, ProposeError>>,
+    /// The proposal's share of the byte budget of waiting proposals, returned when it is
+    /// answered.
+    _budget: tokio::sync::OwnedSemaphorePermit,
 }
+
+/// Bytes of command text that may wait for the log writer at once; past it, 503.
+const MAX_PENDING_PROPOSAL_BYTES: usize = 64 * 1024 * 1024;
+/// What a proposal is charged beyond its text (framing, ids, the envelope).
+const PROPOSAL_OVERHEAD_BYTES: usize = 64;
 
 /// State shared by the front ends and the log writer.
 pub struct Node {
@@ -115,6 +123,7 @@ pub struct Node {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     storage_failed: Arc<AtomicBool>,
     log_stats: Arc<LogStats>,
+    pending_bytes: Arc<tokio::sync::Semaphore>,
 }
 
 impl Node {
@@ -133,8 +142,8 @@ impl Node {
             segment_max_bytes: config.wal_segment_bytes,
             ..WalOptions::default()
         };
-        let wal = Wal::open(&config.data_dir.join("wal"), wal_options)?;
-        let state = recover(&store, &wal)?;
+        let mut wal = Wal::open(&config.data_dir.join("wal"), wal_options)?;
+        let state = recover(&store, &mut wal)?;
         tracing::info!(applied = %state.applied_index(), users = state.user_count(), "state recovered from the log");
         let clocks = Clocks::open(
             &config.data_dir,
@@ -158,6 +167,7 @@ impl Node {
             writer: Mutex::new(None),
             storage_failed: Arc::new(AtomicBool::new(false)),
             log_stats: Arc::new(LogStats::default()),
+            pending_bytes: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_PROPOSAL_BYTES)),
         });
         let writer = LogWriter {
             wal,
@@ -203,6 +213,15 @@ impl Node {
         &self.log_stats
     }
 
+    /// Whether the log writer thread is still running (it stops at shutdown, after a
+    /// storage failure, or if it hits a bug).
+    pub fn writer_alive(&self) -> bool {
+        self.writer
+            .lock()
+            .as_ref()
+            .is_some_and(|writer| !writer.is_finished())
+    }
+
     /// Whether the log failed (the node then refuses writes).
     pub fn storage_failed(&self) -> bool {
         self.storage_failed.load(Ordering::Acquire)
@@ -219,6 +238,17 @@ impl Node {
         if self.storage_failed() {
             return Err(ProposeError::Storage("an earlier write failed".into()));
         }
+        // A malformed command costs no log entry: refuse it here.
+        if let Err(error) = dschat_core::chat::validate::command_fields(&command) {
+            return Ok(Err(error));
+        }
+        let cost =
+            (command.text_bytes() + PROPOSAL_OVERHEAD_BYTES).min(MAX_PENDING_PROPOSAL_BYTES) as u32;
+        let budget = self
+            .pending_bytes
+            .clone()
+            .try_acquire_many_owned(cost)
+            .map_err(|_| ProposeError::Overloaded)?;
         let (reply, answer) = oneshot::channel();
         let sender = self
             .proposals
@@ -230,6 +260,7 @@ impl Node {
                 session,
                 command,
                 reply,
+                _budget: budget,
             })
             .map_err(|error| match error {
                 mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
@@ -262,7 +293,7 @@ impl Node {
 }
 
 /// Restores the latest snapshot, then applies the log entries after it.
-fn recover(store: &StateStore, wal: &Wal) -> Result<ChatState, OpenError> {
+fn recover(store: &StateStore, wal: &mut Wal) -> Result<ChatState, OpenError> {
     let mut state = match store.load_snapshot()? {
         Some((_, data)) => {
             ChatState::restore(&data).map_err(|error| OpenError::Snapshot(error.to_string()))?
@@ -273,6 +304,13 @@ fn recover(store: &StateStore, wal: &Wal) -> Result<ChatState, OpenError> {
     let (first, last) = (wal.first_index(), wal.last_index());
     if last > snapshot && first > snapshot.next() {
         return Err(OpenError::LogGap { first, snapshot });
+    }
+    if last < snapshot {
+        // The log ends before the snapshot (its files were lost or salvaged): everything it
+        // held is in the snapshot, so the log restarts right after it.
+        tracing::warn!(%last, %snapshot, "the log ends before the snapshot; restarting the log after it");
+        wal.reset(snapshot.next(), LOCAL_LOG_TERM)?;
+        return Ok(state);
     }
     const REPLAY_CHUNK: u64 = 10_000;
     let mut from = first.max(snapshot.next());
@@ -318,7 +356,12 @@ impl LogWriter {
                 }
             }
             let due = |writer: &LogWriter| {
-                writer.wal.last_index().0 - writer.snapshot_index.0 >= writer.snapshot_every_entries
+                writer
+                    .wal
+                    .last_index()
+                    .0
+                    .saturating_sub(writer.snapshot_index.0)
+                    >= writer.snapshot_every_entries
             };
             let result =
                 self.commit(&mut batch)

@@ -355,3 +355,118 @@ async fn the_original_endpoints_answer_as_before() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_logged_out_token_cannot_subscribe_on_an_open_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let alice = server.register("alice").await;
+    let mut stream = server.stream(&alice).await;
+    stream
+        .send(json!({"type": "subscribe", "direct": true}))
+        .await;
+    stream.until("caught_up").await;
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            "/api/v1/sessions/current",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    stream
+        .send(json!({"type": "subscribe", "direct": true}))
+        .await;
+    let refused = stream.next().await.unwrap();
+    assert_eq!(
+        refused["problem"]["type"], "urn:dschat:problem:unauthenticated",
+        "{refused}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn guests_cannot_post_into_member_rooms_or_as_an_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let alice = server.register("alice").await;
+    server.create_room(&alice, "general").await;
+    let send = |form: [(&'static str, &'static str); 3]| {
+        server
+            .http
+            .post(format!("{}/send", server.base))
+            .form(&form)
+            .send()
+    };
+    let into_member_room = send([
+        ("topic", "general"),
+        ("content", "I resign"),
+        ("name", "mallory"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(into_member_room.status(), StatusCode::FORBIDDEN);
+    let as_alice = send([
+        ("topic", "lobby"),
+        ("content", "I resign"),
+        ("name", "Alice"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(as_alice.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let fine = send([
+        ("topic", "lobby"),
+        ("content", "hello"),
+        ("name", "mallory"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(fine.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_commands_are_refused_before_they_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let alice = server.register("alice").await;
+    server.create_room(&alice, "general").await;
+    let entries = || {
+        server
+            .node
+            .log_stats()
+            .entries
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = entries();
+    let long_topic = "t".repeat(60_000);
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/api/v1/rooms/general/topic",
+            Some(&alice),
+            Some(json!({"topic": long_topic})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let long_name = "n".repeat(500);
+    let guest = server
+        .http
+        .post(format!("{}/send", server.base))
+        .form(&[
+            ("topic", "lobby"),
+            ("content", "x"),
+            ("name", long_name.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guest.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        entries(),
+        before,
+        "no log entry was written for refused commands"
+    );
+    server.stop().await;
+}

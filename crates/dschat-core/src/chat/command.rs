@@ -176,6 +176,35 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Bytes of text the command carries (names, bodies, topics, hashes): what it will cost
+    /// in the log and in memory, give or take a few dozen bytes of framing.
+    pub fn text_bytes(&self) -> usize {
+        match self {
+            Command::Register {
+                nickname,
+                password_hash,
+            } => nickname.len() + password_hash.len(),
+            Command::CreateRoom { name, topic, .. } => name.len() + topic.len(),
+            Command::SetTopic { topic, .. } => topic.len(),
+            Command::Post { body, .. }
+            | Command::SendDirect { body, .. }
+            | Command::Edit { body, .. } => body.len(),
+            Command::PostGuest {
+                room_name,
+                name,
+                email,
+                body,
+            } => room_name.len() + name.len() + email.len() + body.len(),
+            Command::IssueToken { .. } | Command::RevokeToken { .. } => 32,
+            Command::JoinRoom { .. }
+            | Command::LeaveRoom { .. }
+            | Command::Delete { .. }
+            | Command::MarkRead { .. } => 0,
+        }
+    }
+}
+
 /// What a successfully applied command produced.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {

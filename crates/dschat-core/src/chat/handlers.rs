@@ -280,9 +280,34 @@ impl ChatState {
         validate::guest_field("name", &name)?;
         validate::guest_field("email", &email)?;
         validate::body(&body)?;
+        if self.nicknames.contains_key(&validate::name_key(&name)) {
+            return Err(ChatError::Invalid {
+                field: "name".into(),
+                reason: "belongs to a registered account; log in to post under it".into(),
+            });
+        }
         let room = match self.room_names.get(&validate::name_key(&room_name)) {
-            Some(room) => *room,
-            None => self.insert_room(room_name, String::new(), None),
+            // Guests may post only where guests started the conversation; rooms of accounts
+            // keep their membership rule.
+            Some(room) if self.rooms[room].created_by.is_none() => *room,
+            Some(_) => return Err(ChatError::NotMember),
+            None => {
+                let guest_rooms = self
+                    .rooms
+                    .values()
+                    .filter(|room| room.created_by.is_none())
+                    .count();
+                if guest_rooms >= validate::MAX_GUEST_ROOMS {
+                    return Err(ChatError::Invalid {
+                        field: "topic".into(),
+                        reason: format!(
+                            "guests may open at most {} rooms; use an existing topic",
+                            validate::MAX_GUEST_ROOMS
+                        ),
+                    });
+                }
+                self.insert_room(room_name, String::new(), None)
+            }
         };
         let author = Author::Guest { name, email };
         Ok(Response::Event(self.record_message(

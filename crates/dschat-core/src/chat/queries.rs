@@ -9,6 +9,8 @@ use super::model::{
 use super::state::ChatState;
 use super::validate;
 use crate::ids::{MessageId, RoomId, UserId};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// Unread counts stop counting here; front ends show "10000+".
 pub const MAX_UNREAD_COUNTED: u64 = 10_000;
@@ -146,22 +148,32 @@ impl ChatState {
         after: MessageId,
         limit: usize,
     ) -> Vec<EventView> {
-        let mut merged: Vec<(Timeline, &StoredEvent)> = Vec::new();
-        for &timeline in timelines {
-            if let Some(log) = self.log(timeline) {
-                merged.extend(
-                    log.events_after(after, limit)
-                        .iter()
-                        .map(|event| (timeline, event)),
-                );
+        // A k-way merge of the timelines' id-ordered events: O(limit · log timelines).
+        let mut cursors: Vec<(Timeline, &[StoredEvent])> = timelines
+            .iter()
+            .filter_map(|&timeline| {
+                Some((timeline, self.log(timeline)?.events_after(after, limit)))
+            })
+            .filter(|(_, events)| !events.is_empty())
+            .collect();
+        let mut heap: BinaryHeap<Reverse<(MessageId, usize)>> = cursors
+            .iter()
+            .enumerate()
+            .map(|(position, (_, events))| Reverse((events[0].id, position)))
+            .collect();
+        let mut merged = Vec::with_capacity(limit.min(1024));
+        while merged.len() < limit {
+            let Some(Reverse((_, position))) = heap.pop() else {
+                break;
+            };
+            let (timeline, events) = &mut cursors[position];
+            merged.push(self.event_view(*timeline, &events[0]));
+            *events = &events[1..];
+            if let Some(next) = events.first() {
+                heap.push(Reverse((next.id, position)));
             }
         }
-        merged.sort_by_key(|(_, event)| event.id);
-        merged.truncate(limit);
         merged
-            .into_iter()
-            .map(|(timeline, event)| self.event_view(timeline, event))
-            .collect()
     }
 
     /// How many messages by others, not deleted, follow `user`'s read marker in `room`

@@ -143,6 +143,10 @@ impl ChatState {
                 expires_unix_ms,
             } => {
                 self.user(user)?;
+                // Expired tokens would otherwise stay forever; a login sweeps them away (logins
+                // are rate-limited, so the sweep's cost is bounded in time).
+                let now = context.time.wall_ms;
+                self.tokens.retain(|_, token| token.expires_unix_ms > now);
                 self.tokens.insert(
                     token_hash,
                     TokenRecord {

@@ -444,3 +444,90 @@ proptest! {
         prop_assert_eq!(restored.unwrap().digest(), primary.state.digest());
     }
 }
+
+#[test]
+fn guests_post_only_in_guest_rooms_and_not_as_an_account() {
+    let mut chat = Harness::new();
+    let alice = chat.user("alice");
+    chat.room(alice, "members-only");
+    let guest = |room: &str, name: &str| Command::PostGuest {
+        room_name: room.into(),
+        name: name.into(),
+        email: String::new(),
+        body: "hi".into(),
+    };
+    assert_eq!(
+        chat.run(guest("members-only", "ann")),
+        Err(ChatError::NotMember)
+    );
+    assert!(matches!(
+        chat.run(guest("lobby", "ALICE")),
+        Err(ChatError::Invalid { .. })
+    ));
+    assert!(chat.run(guest("lobby", "ann")).is_ok());
+    assert!(
+        chat.run(guest("lobby", "bob")).is_ok(),
+        "a guest room stays open to guests"
+    );
+    for n in 1..validate::MAX_GUEST_ROOMS {
+        chat.run(guest(&format!("topic{n}"), "ann")).unwrap();
+    }
+    assert!(matches!(
+        chat.run(guest("one-too-many", "ann")),
+        Err(ChatError::Invalid { .. })
+    ));
+    assert!(
+        chat.run(guest("topic7", "ann")).is_ok(),
+        "existing guest rooms still work"
+    );
+}
+
+#[test]
+fn a_login_sweeps_expired_tokens() {
+    let mut chat = Harness::new();
+    let alice = chat.user("alice");
+    chat.run(Command::IssueToken {
+        user: alice,
+        token_hash: [1; 32],
+        expires_unix_ms: 5,
+    })
+    .unwrap();
+    let far = u64::MAX;
+    chat.run(Command::IssueToken {
+        user: alice,
+        token_hash: [2; 32],
+        expires_unix_ms: far,
+    })
+    .unwrap();
+    assert_eq!(chat.state.tokens.len(), 1, "the expired token was removed");
+    assert_eq!(chat.state.authenticate(&[2; 32], 0), Some(alice));
+}
+
+#[test]
+fn feeds_merge_timelines_in_id_order_up_to_the_limit() {
+    let mut chat = Harness::new();
+    let alice = chat.user("alice");
+    let rooms = [
+        chat.room(alice, "a"),
+        chat.room(alice, "b"),
+        chat.room(alice, "c"),
+    ];
+    for n in 0..30 {
+        chat.post(alice, rooms[n % 3], &format!("m{n}")).unwrap();
+    }
+    let timelines: Vec<Timeline> = rooms.iter().map(|room| Timeline::Room(*room)).collect();
+    let all = chat.state.events_after(&timelines, MessageId(0), 1_000);
+    assert_eq!(all.len(), 33, "three joins and thirty posts");
+    assert!(all.windows(2).all(|pair| pair[0].id < pair[1].id));
+    let page = chat.state.events_after(&timelines[..2], all[10].id, 5);
+    let expected: Vec<MessageId> = all
+        .iter()
+        .filter(|event| event.id > all[10].id && event.timeline != timelines[2])
+        .take(5)
+        .map(|event| event.id)
+        .collect();
+    assert_eq!(
+        page.iter().map(|event| event.id).collect::<Vec<_>>(),
+        expected
+    );
+}

@@ -200,7 +200,9 @@ pub async fn login(
 pub async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
+    address: ClientAddress,
 ) -> Result<StatusCode, Problem> {
+    super::check_write_limits(&state, user.id, address)?;
     propose(
         &state,
         None,

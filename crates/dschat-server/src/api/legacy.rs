@@ -283,11 +283,11 @@ async fn run(mut socket: WebSocket, state: AppState) {
                 Err(_) => return,
             },
         };
-        if socket
-            .send(Message::Text(Utf8Bytes::from(frame)))
-            .await
-            .is_err()
-        {
+        let sent = tokio::time::timeout(
+            super::stream::SEND_TIMEOUT,
+            socket.send(Message::Text(Utf8Bytes::from(frame))),
+        );
+        if !matches!(sent.await, Ok(Ok(()))) {
             return;
         }
     }

@@ -213,9 +213,11 @@ pub async fn edit(
 pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
+    address: ClientAddress,
     Session(session): Session,
     ApiPath((name, id)): ApiPath<(String, u64)>,
 ) -> Result<StatusCode, Problem> {
+    super::check_write_limits(&state, user.id, address)?;
     let timeline = Timeline::Room(room_id(&state, &name)?);
     delete_in(&state, user, session, timeline, MessageId(id)).await
 }
@@ -358,9 +360,11 @@ pub async fn edit_direct(
 pub async fn delete_direct(
     State(state): State<AppState>,
     user: CurrentUser,
+    address: ClientAddress,
     Session(session): Session,
     ApiPath((nickname, id)): ApiPath<(String, u64)>,
 ) -> Result<StatusCode, Problem> {
+    super::check_write_limits(&state, user.id, address)?;
     let timeline = Timeline::direct(user.id, partner(&state, &nickname)?);
     delete_in(&state, user, session, timeline, MessageId(id)).await
 }

@@ -195,7 +195,7 @@ async fn openapi() -> impl IntoResponse {
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Problem> {
-    if state.node.storage_failed() {
+    if state.node.storage_failed() || !state.node.writer_alive() {
         return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "storage-unavailable",

@@ -173,7 +173,10 @@ impl From<ProposeError> for Problem {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage-unavailable",
                 "Storage unavailable",
-                detail,
+                format!(
+                    "{detail}. The write may or may not have been applied: check, or retry with the same \
+                     Dschat-Client-Id and Dschat-Sequence so that it is applied at most once"
+                ),
             ),
             ProposeError::ShuttingDown => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -13,8 +13,10 @@
 //!   `caught_up` (the backlog is sent; what follows is live), `ephemeral`, `error`.
 //!
 //! The server pings every [`PING_INTERVAL`] and drops a client silent for [`SILENCE_LIMIT`].
-//! A client whose queue overflows is closed with code 4000 and the reason
-//! `too slow; resume after <id>`; it reconnects and resumes from that id.
+//! A client whose queue overflows, or that does not take a frame within [`SEND_TIMEOUT`], is
+//! closed with code 4000 and the reason `too slow; resume after <id>`; it reconnects and
+//! resumes from that id. The token is checked again at every `subscribe` and every ping: a
+//! stream whose token was revoked (logout) or expired is closed with code 4001.
 
 use super::extract::CurrentUser;
 use super::problem::Problem;
@@ -43,6 +45,10 @@ const BACKLOG_PAGE: usize = 1_000;
 const MAX_CLIENT_FRAME_BYTES: usize = 16 * 1024;
 /// Close code for a client dropped because it could not keep up.
 pub const CLOSE_TOO_SLOW: u16 = 4000;
+/// Close code for a client whose token was revoked or expired while it was connected.
+pub const CLOSE_UNAUTHENTICATED: u16 = 4001;
+/// Longest wait for a client to take one frame before it counts as too slow.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -120,7 +126,12 @@ async fn run(socket: WebSocket, state: AppState, user: CurrentUser) {
                     connection.close(1008, "no answer to pings".into()).await;
                     return;
                 }
-                if connection.socket.send(Message::Ping(Default::default())).await.is_err() { return }
+                if !connection.still_authenticated() {
+                    connection.close(CLOSE_UNAUTHENTICATED, "the token was revoked or expired; log in again".into()).await;
+                    return;
+                }
+                let ping = timeout(SEND_TIMEOUT, connection.socket.send(Message::Ping(Default::default())));
+                if !matches!(ping.await, Ok(Ok(()))) { return }
             }
         }
     }
@@ -137,11 +148,30 @@ async fn next_item(feed: &mut Option<FeedReceiver>) -> Result<Arc<Published>, Fe
 struct Gone;
 
 impl Connection {
+    /// Sends a frame; a client that does not take it within [`SEND_TIMEOUT`] is too slow and
+    /// is closed (code 4000, with the id to resume after).
     async fn send_text(&mut self, text: String) -> Result<(), Gone> {
-        self.socket
-            .send(Message::Text(Utf8Bytes::from(text)))
-            .await
-            .map_err(|_| Gone)
+        match timeout(
+            SEND_TIMEOUT,
+            self.socket.send(Message::Text(Utf8Bytes::from(text))),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Gone),
+            Err(_) => {
+                let reason = format!("too slow; resume after {}", self.cursor);
+                self.close(CLOSE_TOO_SLOW, reason).await;
+                Err(Gone)
+            }
+        }
+    }
+
+    /// Whether the token this stream was opened with still authenticates (it may have been
+    /// revoked by a logout, or have expired).
+    fn still_authenticated(&self) -> bool {
+        let chat = self.state.node.state().read();
+        chat.authenticate(&self.user.token_hash, crate::clocks::unix_ms_now()) == Some(self.user.id)
     }
 
     async fn send_problem(&mut self, problem: Problem) -> Result<(), Gone> {
@@ -197,6 +227,11 @@ impl Connection {
         direct: bool,
         after: Option<super::dto::IdParam>,
     ) -> Result<Result<(), Gone>, Problem> {
+        if !self.still_authenticated() {
+            return Err(Problem::unauthenticated(
+                "the token was revoked or expired; log in again",
+            ));
+        }
         let room_ids = rooms
             .iter()
             .map(|name| room_id(&self.state, name))
