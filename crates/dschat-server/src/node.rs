@@ -140,7 +140,6 @@ impl Node {
         let store = StateStore::open(&config.data_dir.join("state.redb"))?;
         let wal_options = WalOptions {
             segment_max_bytes: config.wal_segment_bytes,
-            ..WalOptions::default()
         };
         let mut wal = Wal::open(&config.data_dir.join("wal"), wal_options)?;
         let state = recover(&store, &mut wal)?;

@@ -48,6 +48,8 @@ impl Server {
                 };
             }
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("dschat serve exited before printing its address");
     }
 

@@ -9,9 +9,9 @@
 //! hybrid logical clock stamp) and a proposed message id. [`ChatState::apply`] runs the
 //! command's handler (`handlers.rs`), which either refuses it with a [`ChatError`] and changes
 //! nothing, or changes the state and records timeline events. Every event (a message posted,
-//! edited or deleted, a topic change, a join, a leave) gets the id `max(proposed id, last id
-//! + 1)`, so ids grow in log order on every replica: a client's single "last id seen" is a
-//! cursor over all its rooms, and resuming from it yields every later event exactly once and
+//! edited or deleted, a topic change, a join, a leave) gets the id
+//! `max(proposed id, last id + 1)`, so ids grow in log order on every replica: a client's
+//! single "last id seen" is a cursor over all its rooms, and resuming from it yields every later event exactly once and
 //! in order. Edits and deletes are new events; a deleted message stays as a tombstone.
 //!
 //! **Exactly-once.** A command may carry a [`ClientSession`] (client id, sequence number).
