@@ -93,10 +93,11 @@ pub fn check<M: Model>(
                     .into_iter()
                     .map(|local| indices[local])
                     .collect();
+                let in_prefix: HashSet<usize> = longest_prefix.iter().copied().collect();
                 let blocking_operation = indices
                     .iter()
                     .copied()
-                    .filter(|index| !longest_prefix.contains(index))
+                    .filter(|index| !in_prefix.contains(index))
                     .filter_map(|index| operations[index].return_time_ns.map(|time| (time, index)))
                     .min()
                     .map(|(_, index)| index);

@@ -391,3 +391,22 @@ fn malformed_histories_are_explained() {
     };
     assert!(operations(&Register, &[invoke, fail]).unwrap().is_empty());
 }
+
+#[test]
+fn a_violation_names_its_partition_and_where_the_search_got_stuck() {
+    // Key 1 is fine; on key 2 a read misses a completed write. Operations are numbered in
+    // invocation order: 0 w(1,1), 1 w(2,5), 2 r(1)=1, 3 r(2)=absent.
+    let events = history(vec![
+        write(0, 1, 1, 0, 10),
+        write(1, 2, 5, 1, 11),
+        read(0, 1, Some(1), 20, 30),
+        read(1, 2, None, 21, 31),
+    ]);
+    let Verdict::NotLinearizable(violation) = register_verdict(&events) else {
+        panic!("the stale read on key 2 must be caught");
+    };
+    assert_eq!(violation.partition, 1);
+    assert_eq!(violation.operations, vec![1, 3]);
+    assert_eq!(violation.longest_prefix, vec![1]);
+    assert_eq!(violation.blocking_operation, Some(3));
+}
