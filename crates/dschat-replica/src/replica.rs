@@ -1,0 +1,507 @@
+//! [`Replica`]: one server's Raft node, chat state and storage, driven by its host.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+
+use dschat_core::chat::model::StoredEvent;
+use dschat_core::chat::Timeline;
+use dschat_core::chat::{ChatError, ChatState, ClientSession, Command, Envelope, Response};
+use dschat_core::ids::{LogIndex, NodeId, Term};
+use dschat_core::raft::{
+    self, Entry, Output, Payload, PersistId, PersistRequest, ReadId, RestoredState, RoleKind,
+    Status,
+};
+use dschat_core::state_machine::StateMachine;
+use dschat_storage::disk::Disk;
+use dschat_storage::WalOptions;
+
+use crate::clocks::Clocks;
+use crate::error::ReplicaError;
+use crate::storage::ReplicaStorage;
+
+/// How a replica starts.
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    /// This server's id (also the node field of the message ids it mints; at most 1023).
+    pub node: NodeId,
+    /// The Raft core's tuning (its `seed` draws the election timeouts).
+    pub raft: raft::Config,
+    /// The write-ahead log's tuning.
+    pub wal: WalOptions,
+    /// For a server of a brand-new cluster: the cluster's voters. `None`: the server waits to
+    /// be added to an existing cluster. Ignored when the storage already holds a state.
+    pub initial_voters: Option<Vec<NodeId>>,
+}
+
+/// Names a client request, chosen by the host; returned with its [`Outcome`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// What a client asks of a replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Change the chat state (leader only), applied once per client session position.
+    Write {
+        /// The client session, for exactly-once retries.
+        session: Option<ClientSession>,
+        /// The change.
+        command: Command,
+    },
+    /// A linearizable read (leader only): once [`Outcome::ReadReady`] arrives, the state
+    /// ([`Replica::chat`]) reflects every write acknowledged before the request was made.
+    Read,
+}
+
+/// How a request ended. Only [`Outcome::Indefinite`] leaves the client in doubt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The write was committed and applied at `index`, with this reply.
+    Applied {
+        /// Its log index.
+        index: LogIndex,
+        /// The state machine's reply.
+        reply: Result<Response, ChatError>,
+    },
+    /// The read may now be served from [`Replica::chat`].
+    ReadReady {
+        /// The read index (the state has applied at least this far).
+        index: LogIndex,
+    },
+    /// This replica is not the leader; nothing was done. Retry at the hinted leader.
+    NotLeader {
+        /// The leader this replica knows of, if any.
+        leader_hint: Option<NodeId>,
+    },
+    /// The write was proposed but another entry was committed in its place: it will never
+    /// be applied. Retrying (under the same session) is safe.
+    Dropped,
+    /// The write was proposed, but the replica can no longer tell whether it will be applied
+    /// (its log was replaced by a snapshot). Retry under the same session to find out.
+    Indefinite,
+    /// The replica refused the request for now (a queue is full, a transfer is under way).
+    Busy(String),
+}
+
+/// What one call into a replica produced, for its host to carry out.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Messages to send to other servers (best effort).
+    pub messages: Vec<raft::Envelope>,
+    /// Requests that ended, in the order they ended.
+    pub completions: Vec<(RequestId, Outcome)>,
+    /// Events the applied entries created, in log order, for live feeds.
+    pub events: Vec<(Timeline, StoredEvent)>,
+    /// Entries applied to the chat state by this call (no-ops and configuration included).
+    pub applied: Vec<AppliedEntry>,
+    /// Role changes, in order.
+    pub role_changes: Vec<RoleChange>,
+    /// The chat state was replaced by a snapshot from the leader (feeds must resynchronise).
+    pub state_replaced: bool,
+}
+
+/// One entry applied to the chat state, as an observer (a checker, a dashboard) sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppliedEntry {
+    /// Its index.
+    pub index: LogIndex,
+    /// Its term.
+    pub term: Term,
+}
+
+/// A change of the Raft role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleChange {
+    /// The new role.
+    pub role: RoleKind,
+    /// The term.
+    pub term: Term,
+    /// The leader known in that term.
+    pub leader: Option<NodeId>,
+}
+
+/// One dschat server as a pure host. See the crate documentation.
+#[derive(Debug)]
+pub struct Replica {
+    id: NodeId,
+    raft: raft::Node,
+    chat: ChatState,
+    storage: ReplicaStorage,
+    clocks: Clocks,
+    /// Proposed writes by log index, with the term they were proposed in.
+    pending_writes: BTreeMap<LogIndex, (Term, RequestId)>,
+    pending_reads: HashMap<ReadId, RequestId>,
+    next_read_id: u64,
+}
+
+impl Replica {
+    /// Opens the replica stored in `directory` on `disk`, recovering what was durable.
+    pub fn open(
+        disk: Arc<dyn Disk>,
+        directory: &Path,
+        config: ReplicaConfig,
+    ) -> Result<Replica, ReplicaError> {
+        let (mut storage, recovered) =
+            ReplicaStorage::open(disk.clone(), directory, config.wal.clone())?;
+        let mut restored = recovered.raft;
+        let chat = match &restored.snapshot {
+            Some(snapshot) => {
+                ChatState::restore(&snapshot.data).map_err(|error| ReplicaError::Undecodable {
+                    what: "snapshot".into(),
+                    detail: error.to_string(),
+                })?
+            }
+            None => ChatState::new(),
+        };
+        if recovered.fresh {
+            if let Some(voters) = &config.initial_voters {
+                restored = RestoredState::bootstrap(voters.iter().copied());
+                storage.write(&PersistRequest {
+                    id: PersistId(0),
+                    hard_state: None,
+                    truncate_from: None,
+                    entries: restored.entries.clone(),
+                })?;
+            }
+        }
+        let raft = raft::Node::new(config.node, config.raft, restored)?;
+        let mut clocks = Clocks::open(disk, directory, config.node.0)?;
+        clocks.observe(chat.last_time(), chat.last_event_id());
+        Ok(Replica {
+            id: config.node,
+            raft,
+            chat,
+            storage,
+            clocks,
+            pending_writes: BTreeMap::new(),
+            pending_reads: HashMap::new(),
+            next_read_id: 1,
+        })
+    }
+
+    /// Advances time by one tick (timers: elections, heartbeats, check-quorum).
+    pub fn tick(&mut self) -> Result<Effects, ReplicaError> {
+        let outputs = self.raft.tick();
+        self.carry_out(outputs)
+    }
+
+    /// Handles a message from another server.
+    pub fn receive(&mut self, envelope: raft::Envelope) -> Result<Effects, ReplicaError> {
+        let outputs = self.raft.step(envelope);
+        self.carry_out(outputs)
+    }
+
+    /// Starts an election now (operators, tests).
+    pub fn campaign(&mut self) -> Result<Effects, ReplicaError> {
+        let outputs = self.raft.campaign();
+        self.carry_out(outputs)
+    }
+
+    /// Takes a client request at physical time `now_unix_ms` (which stamps writes).
+    pub fn submit(
+        &mut self,
+        request_id: RequestId,
+        request: Request,
+        now_unix_ms: u64,
+    ) -> Result<Effects, ReplicaError> {
+        match request {
+            Request::Write { session, command } => {
+                self.submit_writes(vec![(request_id, session, command)], now_unix_ms)
+            }
+            Request::Read => self.submit_read(request_id),
+        }
+    }
+
+    /// Takes several writes at once: one log append and one round of replication for all of
+    /// them (how a busy host batches the requests that arrived while it worked).
+    pub fn submit_writes(
+        &mut self,
+        writes: Vec<(RequestId, Option<ClientSession>, Command)>,
+        now_unix_ms: u64,
+    ) -> Result<Effects, ReplicaError> {
+        let status = self.raft.status();
+        if status.role != RoleKind::Leader {
+            return Ok(self.refuse_all(writes.iter().map(|w| w.0), status.leader));
+        }
+        self.clocks
+            .observe(self.chat.last_time(), self.chat.last_event_id());
+        let mut request_ids = Vec::with_capacity(writes.len());
+        let mut commands = Vec::with_capacity(writes.len());
+        for (request_id, session, command) in writes {
+            let (time, proposed_id) = self.clocks.stamp(now_unix_ms)?;
+            let envelope = Envelope {
+                session,
+                time,
+                proposed_id,
+                command,
+            };
+            commands.push(raft::Command {
+                session: session.map(|s| (s.client, s.sequence)),
+                data: envelope.encode(),
+            });
+            request_ids.push(request_id);
+        }
+        match self.raft.propose_batch(commands) {
+            Ok(batch) => {
+                for (offset, request_id) in request_ids.into_iter().enumerate() {
+                    let index = LogIndex(batch.first_index.0 + offset as u64);
+                    self.pending_writes.insert(index, (batch.term, request_id));
+                }
+                self.carry_out(batch.outputs)
+            }
+            Err(raft::Error::NotLeader { leader_hint }) => {
+                Ok(self.refuse_all(request_ids.into_iter(), leader_hint))
+            }
+            Err(error) => {
+                let mut effects = Effects::default();
+                for request_id in request_ids {
+                    effects
+                        .completions
+                        .push((request_id, Outcome::Busy(error.to_string())));
+                }
+                Ok(effects)
+            }
+        }
+    }
+
+    fn submit_read(&mut self, request_id: RequestId) -> Result<Effects, ReplicaError> {
+        let read_id = ReadId(self.next_read_id);
+        self.next_read_id += 1;
+        match self.raft.read(read_id) {
+            Ok(outputs) => {
+                self.pending_reads.insert(read_id, request_id);
+                self.carry_out(outputs)
+            }
+            Err(raft::Error::NotLeader { leader_hint }) => {
+                Ok(self.refuse_all(std::iter::once(request_id), leader_hint))
+            }
+            Err(error) => Ok(Effects {
+                completions: vec![(request_id, Outcome::Busy(error.to_string()))],
+                ..Effects::default()
+            }),
+        }
+    }
+
+    fn refuse_all(
+        &self,
+        request_ids: impl Iterator<Item = RequestId>,
+        leader_hint: Option<NodeId>,
+    ) -> Effects {
+        Effects {
+            completions: request_ids
+                .map(|request_id| (request_id, Outcome::NotLeader { leader_hint }))
+                .collect(),
+            ..Effects::default()
+        }
+    }
+
+    /// Carries out the Raft core's outputs in order, including those they cause in turn.
+    fn carry_out(&mut self, outputs: Vec<Output>) -> Result<Effects, ReplicaError> {
+        let mut effects = Effects::default();
+        let mut queue: VecDeque<Output> = outputs.into();
+        while let Some(output) = queue.pop_front() {
+            match output {
+                Output::Send(envelope) => effects.messages.push(envelope),
+                Output::Persist(write) => {
+                    self.storage.write(&write)?;
+                    queue.extend(self.raft.persisted(write.id));
+                }
+                Output::Apply(entries) => {
+                    for entry in entries {
+                        self.apply(entry, &mut effects)?;
+                    }
+                }
+                Output::ReadReady { read_id, index } => {
+                    if let Some(request_id) = self.pending_reads.remove(&read_id) {
+                        effects
+                            .completions
+                            .push((request_id, Outcome::ReadReady { index }));
+                    }
+                }
+                Output::ReadFailed {
+                    read_id,
+                    leader_hint,
+                } => {
+                    if let Some(request_id) = self.pending_reads.remove(&read_id) {
+                        effects
+                            .completions
+                            .push((request_id, Outcome::NotLeader { leader_hint }));
+                    }
+                }
+                Output::InstallSnapshot {
+                    id,
+                    snapshot,
+                    keep_entries_after,
+                } => {
+                    self.install(&snapshot, keep_entries_after, &mut effects)?;
+                    queue.extend(self.raft.persisted(id));
+                }
+                Output::SnapshotWanted { .. } => {
+                    queue.extend(self.take_snapshot()?);
+                }
+                Output::Compacted { through } => self.storage.compact(through)?,
+                Output::RoleChanged { role, term, leader } => {
+                    effects.role_changes.push(RoleChange { role, term, leader })
+                }
+            }
+        }
+        Ok(effects)
+    }
+
+    /// Applies one committed entry and answers the request that proposed it, if it was ours.
+    fn apply(&mut self, entry: Entry, effects: &mut Effects) -> Result<(), ReplicaError> {
+        let index = entry.index;
+        let reply = match entry.payload {
+            Payload::Command(command) => {
+                let envelope =
+                    Envelope::decode(&command.data).map_err(|error| ReplicaError::Undecodable {
+                        what: format!("command at entry {index}"),
+                        detail: error.to_string(),
+                    })?;
+                let applied = self.chat.apply(index, envelope);
+                effects.events.extend(applied.events);
+                Some(applied.reply)
+            }
+            Payload::Noop | Payload::Membership(_) | Payload::InitialConfiguration(_) => {
+                self.chat.skip(index);
+                None
+            }
+        };
+        effects.applied.push(AppliedEntry {
+            index,
+            term: entry.term,
+        });
+        if let Some((term, request_id)) = self.pending_writes.remove(&index) {
+            let outcome = match reply {
+                Some(reply) if term == entry.term => Outcome::Applied { index, reply },
+                _ => Outcome::Dropped,
+            };
+            effects.completions.push((request_id, outcome));
+        }
+        Ok(())
+    }
+
+    fn install(
+        &mut self,
+        snapshot: &raft::Snapshot,
+        keep_entries_after: bool,
+        effects: &mut Effects,
+    ) -> Result<(), ReplicaError> {
+        self.chat =
+            ChatState::restore(&snapshot.data).map_err(|error| ReplicaError::Undecodable {
+                what: "snapshot from the leader".into(),
+                detail: error.to_string(),
+            })?;
+        self.storage
+            .install_snapshot(snapshot, keep_entries_after)?;
+        let through = snapshot.metadata.last_included_index;
+        let covered: Vec<LogIndex> = self
+            .pending_writes
+            .range(..=through)
+            .map(|(i, _)| *i)
+            .collect();
+        for index in covered {
+            if let Some((_, request_id)) = self.pending_writes.remove(&index) {
+                effects.completions.push((request_id, Outcome::Indefinite));
+            }
+        }
+        effects.state_replaced = true;
+        Ok(())
+    }
+
+    /// Snapshots the chat state at its applied index, stores it, and lets Raft compact.
+    fn take_snapshot(&mut self) -> Result<Vec<Output>, ReplicaError> {
+        let index = self.chat.applied_index();
+        if index <= self.raft.status().snapshot_index {
+            return Ok(Vec::new());
+        }
+        let outputs = self.raft.snapshot_taken(index, self.chat.snapshot())?;
+        let snapshot = self
+            .raft
+            .snapshot()
+            .expect("the node holds the snapshot it was just given");
+        self.storage.save_snapshot(snapshot)?;
+        Ok(outputs)
+    }
+
+    /// Adds `node` as a learner (leader only).
+    pub fn add_learner(
+        &mut self,
+        node: NodeId,
+    ) -> Result<Result<Effects, raft::Error>, ReplicaError> {
+        match self.raft.add_learner(node) {
+            Ok(proposed) => self.carry_out(proposed.outputs).map(Ok),
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
+    /// Makes learner `node` a voter (leader only, once it has caught up).
+    pub fn promote_learner(
+        &mut self,
+        node: NodeId,
+    ) -> Result<Result<Effects, raft::Error>, ReplicaError> {
+        match self.raft.promote_learner(node) {
+            Ok(proposed) => self.carry_out(proposed.outputs).map(Ok),
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
+    /// Removes `node` from the cluster (leader only).
+    pub fn remove_node(
+        &mut self,
+        node: NodeId,
+    ) -> Result<Result<Effects, raft::Error>, ReplicaError> {
+        match self.raft.remove_node(node) {
+            Ok(proposed) => self.carry_out(proposed.outputs).map(Ok),
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
+    /// Hands leadership to `target` (leader only).
+    pub fn transfer_leadership(
+        &mut self,
+        target: NodeId,
+    ) -> Result<Result<Effects, raft::Error>, ReplicaError> {
+        match self.raft.transfer_leadership(target) {
+            Ok(outputs) => self.carry_out(outputs).map(Ok),
+            Err(error) => Ok(Err(error)),
+        }
+    }
+
+    /// This server's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The chat state as applied here (for reads: linearizable after [`Outcome::ReadReady`],
+    /// otherwise this replica's possibly stale view, which is what feeds serve).
+    pub fn chat(&self) -> &ChatState {
+        &self.chat
+    }
+
+    /// The Raft node's summary.
+    pub fn status(&self) -> Status {
+        self.raft.status()
+    }
+
+    /// The Raft node itself, for observers (invariant checks, dashboards).
+    pub fn raft(&self) -> &raft::Node {
+        &self.raft
+    }
+
+    /// How many writes await commitment here.
+    pub fn pending_write_count(&self) -> usize {
+        self.pending_writes.len()
+    }
+
+    /// The storage's log bounds (first and last index held).
+    pub fn log_bounds(&self) -> (LogIndex, LogIndex) {
+        self.storage.log_bounds()
+    }
+
+    /// Turns on deliberately broken storage behaviours (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn set_storage_bug_switches(&mut self, switches: dschat_storage::wal::WalBugSwitches) {
+        self.storage.set_bug_switches(switches);
+    }
+}
