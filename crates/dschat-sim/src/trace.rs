@@ -17,7 +17,7 @@
 //! ([`TraceEvent::Pause`], [`TraceEvent::Partition`], [`TraceEvent::Leader`]; the latter two
 //! may be open-ended, lasting until the end of the run), or a [`TraceEvent::Message`] from a
 //! sender's send time to a receiver's receive time, with no receive time when the message was
-//! lost. The diagram module draws a trace.
+//! lost. [`crate::diagram::render_svg`] draws a trace.
 //!
 //! **The format** is JSON lines. The first line holds the node ids, `{"nodes":[1,2,3]}`; each
 //! further line is one event, an object whose `type` is the variant's name in snake case
