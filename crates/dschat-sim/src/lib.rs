@@ -8,11 +8,16 @@
 //! - [`model`]: sequential specifications to judge against (a key-value register, dschat's
 //!   unique-name registry);
 //! - [`linearizability`]: the Wing–Gong–Lowe search with per-key partitioning and
-//!   memoisation, bounded by a deterministic budget of search steps.
+//!   memoisation, bounded by a deterministic budget of search steps;
+//! - [`trace`]: what the simulator records about the cluster (messages, crashes, pauses,
+//!   partitions, leaders, clock jumps, violations) and its JSON-lines format;
+//! - [`diagram`]: a trace drawn as a self-contained SVG space-time (Lamport) diagram.
 //!
 //! Everything here is pure and deterministic: no clock is read, no randomness is drawn, and a
 //! verdict depends only on the history and the budget.
 
+pub mod diagram;
 pub mod history;
 pub mod linearizability;
 pub mod model;
+pub mod trace;
