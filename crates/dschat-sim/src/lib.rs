@@ -8,11 +8,15 @@
 //! - [`model`]: sequential specifications to judge against (a key-value register, dschat's
 //!   unique-name registry);
 //! - [`linearizability`]: the Wing–Gong–Lowe search with per-key partitioning and
-//!   memoisation, bounded by a deterministic budget of search steps.
+//!   memoisation, bounded by a deterministic budget of search steps;
+//! - [`checks`]: the chat workload's checkers (acknowledged posts kept, no duplicates, nothing
+//!   invented, one order on every node, linearizable history reads, gap-free feeds, increasing
+//!   ids), each reporting every problem by process, time, room, id and node.
 //!
 //! Everything here is pure and deterministic: no clock is read, no randomness is drawn, and a
 //! verdict depends only on the history and the budget.
 
+pub mod checks;
 pub mod history;
 pub mod linearizability;
 pub mod model;
