@@ -72,8 +72,12 @@
 
 pub mod acknowledged_posts_kept;
 pub mod chat_history;
+pub mod feeds_gap_free;
+pub mod ids_increase;
+pub mod linearizable_history_reads;
 pub mod no_duplicates;
 pub mod nothing_invented;
+pub mod same_order_everywhere;
 
 use std::fmt;
 
@@ -178,6 +182,10 @@ pub fn check_all(history: &ChatHistory) -> Vec<CheckReport> {
         acknowledged_posts_kept::check(history),
         no_duplicates::check(history),
         nothing_invented::check(history),
+        same_order_everywhere::check(history),
+        linearizable_history_reads::check(history),
+        feeds_gap_free::check(history),
+        ids_increase::check(history),
     ]
 }
 
