@@ -11,11 +11,15 @@
 //!   memoisation, bounded by a deterministic budget of search steps;
 //! - [`trace`]: what the simulator records about the cluster (messages, crashes, pauses,
 //!   partitions, leaders, clock jumps, violations) and its JSON-lines format;
-//! - [`diagram`]: a trace drawn as a self-contained SVG space-time (Lamport) diagram.
+//! - [`diagram`]: a trace drawn as a self-contained SVG space-time (Lamport) diagram;
+//! - [`checks`]: the chat workload's checkers (acknowledged posts kept, no duplicates, nothing
+//!   invented, one order on every node, linearizable history reads, gap-free feeds, increasing
+//!   ids), each reporting every problem by process, time, room, id and node.
 //!
 //! Everything here is pure and deterministic: no clock is read, no randomness is drawn, and a
 //! verdict depends only on the history and the budget.
 
+pub mod checks;
 pub mod diagram;
 pub mod history;
 pub mod linearizability;
