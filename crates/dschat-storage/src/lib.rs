@@ -10,6 +10,8 @@
 //! - [`record`]: the log's record format and its decoder (fuzzed: see `fuzz/` at the root).
 //! - [`state_store`]: [`StateStore`], the state and its applied position in one redb
 //!   transaction.
+//! - [`snapshot_file`]: [`SnapshotFile`], a whole-state snapshot in one file replaced
+//!   atomically (what a replica with an in-memory state machine stores).
 //! - [`snapshot`]: saving, streaming ([`SnapshotChunks`]) and installing
 //!   ([`SnapshotInstaller`]) snapshots of the state store.
 //! - [`disk`]: the file-system interface, on the real file system ([`disk::RealDisk`]) and
@@ -37,10 +39,12 @@ pub mod disk;
 pub mod error;
 pub mod record;
 pub mod snapshot;
+pub mod snapshot_file;
 pub mod state_store;
 pub mod wal;
 
 pub use error::{StorageError, StorageResult};
 pub use snapshot::{SnapshotChunks, SnapshotInstaller};
+pub use snapshot_file::SnapshotFile;
 pub use state_store::{AppliedPosition, SnapshotMeta, StateStore};
 pub use wal::{HardState, Wal, WalEntry, WalOptions};

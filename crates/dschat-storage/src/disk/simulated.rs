@@ -264,6 +264,10 @@ impl FileState {
 
     /// Keeps the unsynced operations up to `kept_bytes` bytes written, tearing the last write.
     fn crash(&mut self, kept_bytes: u64) {
+        if self.unsynced.is_empty() {
+            // Nothing unsynced: what a reader sees is already what survives.
+            return;
+        }
         let mut budget = kept_bytes;
         for operation in std::mem::take(&mut self.unsynced) {
             match operation {
