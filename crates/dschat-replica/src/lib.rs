@@ -28,8 +28,8 @@
 //!   reflects every write acknowledged before the read.
 //! - Exactly once: a client retries under its `ClientSession`; the state machine applies each
 //!   session position once and answers retries with the first reply.
-//! - Storage layout of a replica's directory: `log/` (write-ahead log), `state.redb`
-//!   (snapshot store), `id-high-water-mark` ([`clocks`]).
+//! - Storage layout of a replica's directory: `log/` (write-ahead log), `snapshot` (the
+//!   latest snapshot, `dschat_storage::SnapshotFile`), `id-high-water-mark` ([`clocks`]).
 //!
 //! **Limitations.** Storage calls are synchronous (the host waits for each fsync); a host that
 //! wants to overlap disk and network must batch requests ([`Replica::submit_writes`]). The

@@ -98,6 +98,9 @@ pub struct Effects {
     pub role_changes: Vec<RoleChange>,
     /// The chat state was replaced by a snapshot from the leader (feeds must resynchronise).
     pub state_replaced: bool,
+    /// State digests taken at the indices [`Replica::set_digest_interval`] asked for, so an
+    /// observer can compare replicas at equal applied indices.
+    pub digests: Vec<(LogIndex, [u8; 32])>,
 }
 
 /// One entry applied to the chat state, as an observer (a checker, a dashboard) sees it.
@@ -132,6 +135,8 @@ pub struct Replica {
     pending_writes: BTreeMap<LogIndex, (Term, RequestId)>,
     pending_reads: HashMap<ReadId, RequestId>,
     next_read_id: u64,
+    /// Take a state digest whenever the applied index is a multiple of this (0: never).
+    digest_every_entries: u64,
 }
 
 impl Replica {
@@ -176,6 +181,7 @@ impl Replica {
             pending_writes: BTreeMap::new(),
             pending_reads: HashMap::new(),
             next_read_id: 1,
+            digest_every_entries: 0,
         })
     }
 
@@ -371,6 +377,9 @@ impl Replica {
             index,
             term: entry.term,
         });
+        if self.digest_every_entries > 0 && index.0.is_multiple_of(self.digest_every_entries) {
+            effects.digests.push((index, self.chat.digest()));
+        }
         if let Some((term, request_id)) = self.pending_writes.remove(&index) {
             let outcome = match reply {
                 Some(reply) if term == entry.term => Outcome::Applied { index, reply },
@@ -466,6 +475,12 @@ impl Replica {
             Ok(outputs) => self.carry_out(outputs).map(Ok),
             Err(error) => Ok(Err(error)),
         }
+    }
+
+    /// Asks for a state digest in [`Effects::digests`] whenever the applied index is a
+    /// multiple of `entries` (0: never). Digests are costly; observers sample.
+    pub fn set_digest_interval(&mut self, entries: u64) {
+        self.digest_every_entries = entries;
     }
 
     /// This server's id.

@@ -9,10 +9,11 @@
 //! exactly what was durable: the snapshot, the entries after it, the hard state.
 //!
 //! **How it works.** Two stores on one [`Disk`]:
-//! - `log/`: the write-ahead log ([`Wal`]), one record per Raft entry (its [`Payload`] in
-//!   postcard) plus hard-state records; every write ends with one `fdatasync`.
-//! - `state.redb`: the [`StateStore`], holding the latest snapshot of the chat state with its
-//!   Raft metadata (index, term, configuration) in one transaction.
+//! - `log/`: the write-ahead log ([`Wal`]), one record per Raft entry (its
+//!   `dschat_core::raft::Payload` in postcard) plus hard-state records; every write ends with
+//!   one `fdatasync`.
+//! - `snapshot`: a [`SnapshotFile`] holding the latest snapshot of the chat state with its
+//!   Raft metadata (index, term, configuration), replaced atomically.
 //!
 //! The order of writes makes every crash recoverable: a snapshot is saved before the log
 //! prefix it covers is dropped, so the log and the snapshot together always hold every entry;
@@ -28,7 +29,7 @@ use dschat_core::raft::{
     Entry, HardState, PersistRequest, RestoredState, Snapshot, SnapshotMetadata,
 };
 use dschat_storage::disk::Disk;
-use dschat_storage::{SnapshotMeta, StateStore, StorageError, Wal, WalEntry, WalOptions};
+use dschat_storage::{SnapshotFile, StorageError, Wal, WalEntry, WalOptions};
 
 use crate::error::ReplicaError;
 
@@ -39,7 +40,7 @@ const RECOVERY_CHUNK_ENTRIES: u64 = 10_000;
 #[derive(Debug)]
 pub struct ReplicaStorage {
     wal: Wal,
-    store: StateStore,
+    snapshot_file: SnapshotFile,
     directory: PathBuf,
 }
 
@@ -61,11 +62,11 @@ impl ReplicaStorage {
     ) -> Result<(ReplicaStorage, Recovered), ReplicaError> {
         disk.create_dir_all(&directory.join("log"))
             .map_err(|error| StorageError::io("creating the data directory", error))?;
-        let store = StateStore::open_on(disk.clone(), &directory.join("state.redb"))?;
+        let snapshot_file = SnapshotFile::new(disk.clone(), &directory.join("snapshot"));
         let wal = Wal::open_on(disk, &directory.join("log"), wal_options)?;
         let mut storage = ReplicaStorage {
             wal,
-            store,
+            snapshot_file,
             directory: directory.to_path_buf(),
         };
         let recovered = storage.recover()?;
@@ -78,13 +79,9 @@ impl ReplicaStorage {
     }
 
     fn recover(&mut self) -> Result<Recovered, ReplicaError> {
-        let snapshot = match self.store.load_snapshot()? {
-            Some((meta, data)) => Some(Snapshot {
-                metadata: SnapshotMetadata {
-                    last_included_index: meta.index,
-                    last_included_term: meta.term,
-                    configuration: decode(&meta.configuration, "snapshot configuration")?,
-                },
+        let snapshot = match self.snapshot_file.load()? {
+            Some((metadata, data)) => Some(Snapshot {
+                metadata: decode::<SnapshotMetadata>(&metadata, "snapshot metadata")?,
                 data: Arc::new(data),
             }),
             None => None,
@@ -162,14 +159,9 @@ impl ReplicaStorage {
 
     /// Saves `snapshot` durably (before the log prefix it covers may be dropped).
     pub fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), ReplicaError> {
-        let metadata = &snapshot.metadata;
-        let meta = SnapshotMeta {
-            index: metadata.last_included_index,
-            term: metadata.last_included_term,
-            configuration: postcard::to_allocvec(&metadata.configuration)
-                .expect("a configuration always encodes"),
-        };
-        self.store.save_snapshot(&meta, &snapshot.data)?;
+        let metadata =
+            postcard::to_allocvec(&snapshot.metadata).expect("snapshot metadata always encodes");
+        self.snapshot_file.save(&metadata, &snapshot.data)?;
         Ok(())
     }
 
