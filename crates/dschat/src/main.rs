@@ -3,6 +3,7 @@
 mod bench;
 mod client;
 mod serve;
+mod sim;
 
 use clap::{Parser, Subcommand};
 
@@ -105,6 +106,9 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Run a whole cluster in one thread, in simulated time, under random faults from a seed,
+    /// and check what its clients saw (linearizability, lost or duplicated messages, feeds).
+    Sim(sim::SimArgs),
     /// Benchmarks (they measure and print; they do not pass or fail).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -161,5 +165,6 @@ async fn main() -> anyhow::Result<()> {
             json,
         } => client::tail(&client, rooms, after, json).await,
         Commands::Bench(BenchCommand::Posts(args)) => bench::run(args).await,
+        Commands::Sim(args) => tokio::task::block_in_place(|| sim::run(args)),
     }
 }

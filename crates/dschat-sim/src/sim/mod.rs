@@ -1,0 +1,44 @@
+//! # The deterministic simulator
+//!
+//! **The problem.** Distributed bugs hide in rare interleavings of messages, crashes and
+//! timers. Tests on real machines meet them by chance and cannot replay them. FoundationDB
+//! and TigerBeetle find them instead by running the real code in a simulated world whose
+//! every nondeterministic input (time, the network, the disk, faults) comes from one seed, so
+//! thousands of runs explore many interleavings and any failure replays exactly.
+//!
+//! **The guarantee.** [`run`] runs a whole dschat cluster — the real Raft core, the real chat
+//! state machine and the real storage code over [`SimulatedDisk`](dschat_storage::disk::SimulatedDisk)s,
+//! each node a real [`Replica`](dschat_replica::Replica) — in one thread, in simulated time.
+//! The same [`SimConfig`] gives the same run, event for event; a failing run prints the
+//! command that replays it ([`SimConfig::replay_command`]).
+//!
+//! **How it works.**
+//! - [`world`]: the event queue (ordered by simulated time, then by insertion), the nodes,
+//!   the clients and the loop. Each node ticks every 10 ms of its own clock.
+//! - [`network`]: per-message latency, loss and duplication; cut links.
+//! - [`node`]: a node's disk, replica and clock (offset, drift, jumps).
+//! - [`nemesis`]: the fault injector: network spells, partitions (one-way, moving), crashes
+//!   with lost unsynced writes, power loss during a sync (torn writes), pauses, clock faults,
+//!   bit flips in one node's log.
+//! - [`workload`]: the clients (Jepsen processes) and their operations.
+//! - [`invariants`]: checked after every step.
+//! - [`recorder`]: the history, the trace and counters.
+//! - [`run`](mod@run): the phases (set up, faults, heal, liveness, quiesce, final reads) and the
+//!   verdicts of every checker.
+//!
+//! **Limitations.** Disk writes complete instantly in simulated time (a sync costs nothing);
+//! clients reach every node (partitions cut links between nodes only); a paused node's
+//! deferred events run at the end of its pause even if the heal comes earlier.
+
+pub mod config;
+pub mod invariants;
+pub mod nemesis;
+pub mod network;
+pub mod node;
+pub mod recorder;
+pub mod run;
+pub mod workload;
+pub mod world;
+
+pub use config::{FaultKind, Micros, Mutant, SimConfig, Workload, MILLISECOND, SECOND};
+pub use run::{run, SimOutcome, Status, Verdict};

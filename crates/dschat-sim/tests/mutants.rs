@@ -1,0 +1,39 @@
+//! Deliberately broken builds must be caught by the simulator within a bounded number of
+//! seeds (TESTING.md: a failure class is covered when a test with its fault schedule fails on
+//! a build with the bug re-introduced). Compiled only with the `bug-switches` feature.
+//!
+//! Not yet caught here, and why (see docs/course.md): `vote-without-persist` (the simulated
+//! disk completes a write within the step that issues it, so a vote is never seen before it is
+//! durable), `commit-earlier-term-by-counting` and `read-without-confirmation` (no targeted
+//! schedule yet); the Raft core's script tests catch all three.
+#![cfg(feature = "bug-switches")]
+
+use dschat_sim::sim::{self, FaultKind, Mutant, SimConfig, SECOND};
+
+fn assert_caught(mutant: Mutant, faults: &str, seeds: std::ops::RangeInclusive<u64>) {
+    let faults = FaultKind::parse_list(faults).unwrap();
+    for seed in seeds.clone() {
+        let config = SimConfig {
+            seed,
+            duration: 10 * SECOND,
+            faults: faults.clone(),
+            mutant: Some(mutant),
+            ..SimConfig::default()
+        };
+        let outcome = sim::run(config).expect("runs");
+        if !outcome.passed() {
+            return;
+        }
+    }
+    panic!("mutant {} survived seeds {seeds:?}", mutant.name());
+}
+
+#[test]
+fn acknowledging_before_fsync_loses_acknowledged_posts() {
+    assert_caught(Mutant::AcknowledgeBeforeFsync, "all", 1..=4);
+}
+
+#[test]
+fn truncating_on_a_stale_append_is_caught() {
+    assert_caught(Mutant::TruncateOnStaleAppend, "all", 1..=3);
+}
