@@ -73,6 +73,7 @@ fn every_command_explains_itself() {
         "history",
         "search",
         "tail",
+        "sim",
         "bench",
     ];
     for command in commands {
@@ -87,6 +88,11 @@ fn every_command_explains_itself() {
     assert!(
         serve.contains("./dschat-data") && serve.contains("127.0.0.1:7070"),
         "defaults are shown: {serve}"
+    );
+    let sim = run_ok(dschat().args(["sim", "--help"]));
+    assert!(
+        sim.contains("--seeds") && sim.contains("replays it"),
+        "sim --help explains seeds and replay: {sim}"
     );
     let bench = run_ok(dschat().args(["bench", "posts", "--help"]));
     assert!(bench.contains("--clients"));
