@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
+use parking_lot::{RwLock, RwLockReadGuard};
+
 use dschat_core::chat::model::StoredEvent;
 use dschat_core::chat::Timeline;
 use dschat_core::chat::{ChatError, ChatState, ClientSession, Command, Envelope, Response};
@@ -128,7 +130,9 @@ pub struct RoleChange {
 pub struct Replica {
     id: NodeId,
     raft: raft::Node,
-    chat: ChatState,
+    /// Shared with the host's readers (front ends, search); written only by this replica,
+    /// and locked only while entries are applied, never across a disk write.
+    chat: Arc<RwLock<ChatState>>,
     storage: ReplicaStorage,
     clocks: Clocks,
     /// Proposed writes by log index, with the term they were proposed in.
@@ -175,7 +179,7 @@ impl Replica {
         Ok(Replica {
             id: config.node,
             raft,
-            chat,
+            chat: Arc::new(RwLock::new(chat)),
             storage,
             clocks,
             pending_writes: BTreeMap::new(),
@@ -229,8 +233,10 @@ impl Replica {
         if status.role != RoleKind::Leader {
             return Ok(self.refuse_all(writes.iter().map(|w| w.0), status.leader));
         }
-        self.clocks
-            .observe(self.chat.last_time(), self.chat.last_event_id());
+        {
+            let chat = self.chat.read();
+            self.clocks.observe(chat.last_time(), chat.last_event_id());
+        }
         let mut request_ids = Vec::with_capacity(writes.len());
         let mut commands = Vec::with_capacity(writes.len());
         for (request_id, session, command) in writes {
@@ -364,12 +370,12 @@ impl Replica {
                         what: format!("command at entry {index}"),
                         detail: error.to_string(),
                     })?;
-                let applied = self.chat.apply(index, envelope);
+                let applied = self.chat.write().apply(index, envelope);
                 effects.events.extend(applied.events);
                 Some(applied.reply)
             }
             Payload::Noop | Payload::Membership(_) | Payload::InitialConfiguration(_) => {
-                self.chat.skip(index);
+                self.chat.write().skip(index);
                 None
             }
         };
@@ -378,7 +384,7 @@ impl Replica {
             term: entry.term,
         });
         if self.digest_every_entries > 0 && index.0.is_multiple_of(self.digest_every_entries) {
-            effects.digests.push((index, self.chat.digest()));
+            effects.digests.push((index, self.chat.read().digest()));
         }
         if let Some((term, request_id)) = self.pending_writes.remove(&index) {
             let outcome = match reply {
@@ -396,7 +402,7 @@ impl Replica {
         keep_entries_after: bool,
         effects: &mut Effects,
     ) -> Result<(), ReplicaError> {
-        self.chat =
+        *self.chat.write() =
             ChatState::restore(&snapshot.data).map_err(|error| ReplicaError::Undecodable {
                 what: "snapshot from the leader".into(),
                 detail: error.to_string(),
@@ -420,11 +426,11 @@ impl Replica {
 
     /// Snapshots the chat state at its applied index, stores it, and lets Raft compact.
     fn take_snapshot(&mut self) -> Result<Vec<Output>, ReplicaError> {
-        let index = self.chat.applied_index();
+        let index = self.chat.read().applied_index();
         if index <= self.raft.status().snapshot_index {
             return Ok(Vec::new());
         }
-        let outputs = self.raft.snapshot_taken(index, self.chat.snapshot())?;
+        let outputs = self.raft.snapshot_taken(index, self.chat.read().snapshot())?;
         let snapshot = self
             .raft
             .snapshot()
@@ -490,8 +496,14 @@ impl Replica {
 
     /// The chat state as applied here (for reads: linearizable after [`Outcome::ReadReady`],
     /// otherwise this replica's possibly stale view, which is what feeds serve).
-    pub fn chat(&self) -> &ChatState {
-        &self.chat
+    pub fn chat(&self) -> RwLockReadGuard<'_, ChatState> {
+        self.chat.read()
+    }
+
+    /// The chat state's shared handle, for readers on other threads (front ends, the search
+    /// indexer). Only this replica writes through it.
+    pub fn shared_chat(&self) -> Arc<RwLock<ChatState>> {
+        self.chat.clone()
     }
 
     /// The Raft node's summary.

@@ -385,7 +385,7 @@ fn final_reads(world: &mut World) {
                 }
                 other => other.invoke_value(0, index),
             };
-            let value = workload::read_value(&kind, replica.chat(), &world.setup);
+            let value = workload::read_value(&kind, &replica.chat(), &world.setup);
             events.push((operation, EventKind::Invoke, invoke));
             events.push((operation, EventKind::Ok, value));
         }

@@ -515,7 +515,7 @@ impl World {
         if let OpKind::Feed { .. } = kind {
             // Feeds are served from the node's own applied state, without Raft.
             let replica = self.nodes[node].replica.as_ref().expect("checked running");
-            let value = workload::read_value(&kind, replica.chat(), &self.setup);
+            let value = workload::read_value(&kind, &replica.chat(), &self.setup);
             self.reply(client, attempt, Reply::Data(value));
             return;
         }
@@ -548,7 +548,7 @@ impl World {
         let reply = match (&outcome, self.clients[client].op.as_ref()) {
             (Outcome::ReadReady { .. }, Some(op)) => {
                 let replica = self.nodes[node].replica.as_ref().expect("it just answered");
-                Reply::Data(workload::read_value(&op.kind, replica.chat(), &self.setup))
+                Reply::Data(workload::read_value(&op.kind, &replica.chat(), &self.setup))
             }
             _ => Reply::Outcome(outcome),
         };
