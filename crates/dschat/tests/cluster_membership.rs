@@ -290,3 +290,56 @@ fn a_node_of_another_cluster_is_refused() {
         .any(|p| p["node"] == 9 && p["connected"] == true);
     assert!(!knows_stranger, "{lab_node}");
 }
+
+#[test]
+fn a_node_cut_off_from_the_majority_answers_no_quorum_in_bounded_time() {
+    let data = tempfile::tempdir().unwrap();
+    let (_lab, controls) = start_lab(&data.path().join("lab"));
+    let cluster = blocking::get(&format!("{controls}/lab/api/cluster")).unwrap();
+    let http1 = cluster["nodes"][0]["http"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let (_, account) = blocking::send(
+        client
+            .post(format!("{http1}/api/v1/accounts"))
+            .json(&json!({"nickname": "alice", "password": "correct horse battery"})),
+    );
+    let token = account["token"].as_str().unwrap().to_string();
+    blocking::send(
+        client
+            .post(format!("{http1}/api/v1/rooms"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "r1"})),
+    );
+    post(&http1, &token, "before the cut");
+    let (status, _) = blocking::send(
+        client
+            .put(format!("{controls}/lab/api/links"))
+            .json(&json!({"from": [1], "to": [2, 3], "cut": true})),
+    );
+    assert!(status.is_success());
+    let started = Instant::now();
+    let (status, problem) = blocking::send(
+        client
+            .post(format!("{http1}/api/v1/rooms/r1/messages"))
+            .bearer_auth(&token)
+            .json(&json!({"body": "during the cut"})),
+    );
+    let waited = started.elapsed();
+    assert_eq!(status.as_u16(), 503, "{problem}");
+    assert_eq!(problem["type"], "urn:dschat:problem:no-quorum", "{problem}");
+    // The bound is the node's request timeout (4 s by default), plus slack for a slow machine.
+    assert!(waited < Duration::from_secs(8), "answered after {waited:?}");
+    let (status, problem) = blocking::send(
+        client
+            .get(format!("{http1}/api/v1/rooms/r1/messages"))
+            .bearer_auth(&token),
+    );
+    assert_eq!(
+        status.as_u16(),
+        503,
+        "a read cannot be confirmed either: {problem}"
+    );
+    // The majority side goes on.
+    let http2 = cluster["nodes"][1]["http"].as_str().unwrap().to_string();
+    post(&http2, &token, "on the majority side");
+}
