@@ -437,9 +437,18 @@ impl ClusterLog {
             waiting.insert(id, reply);
         }
         self.transport.send(leader, &frame);
-        let result = tokio::time::timeout(left.min(FORWARD_TIMEOUT), answer).await;
+        // Stop waiting as soon as another node is known to lead: the old leader may be dead,
+        // and the request (under its session) is safe to send again at once.
+        let mut status = self.status.clone();
+        let leader_changed = status.wait_for(|s| s.raft.leader.is_some_and(|l| l != leader));
+        let result = tokio::select! {
+            answer = tokio::time::timeout(left.min(FORWARD_TIMEOUT), answer) => {
+                answer.ok().and_then(Result::ok)
+            }
+            _ = leader_changed => None,
+        };
         self.forwards.waiting.lock().remove(&id);
-        Ok(result.ok().and_then(Result::ok))
+        Ok(result)
     }
 
     /// Waits until this node has applied `index`, at most `limit`. Whether it has.
