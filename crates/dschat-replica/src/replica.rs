@@ -141,6 +141,10 @@ pub struct Replica {
     next_read_id: u64,
     /// Take a state digest whenever the applied index is a multiple of this (0: never).
     digest_every_entries: u64,
+    /// Whether the host completes fsyncs itself ([`Replica::set_deferred_sync`]).
+    deferred_sync: bool,
+    /// The last write handed to the disk but not yet synced (deferred-sync mode only).
+    unsynced_through: Option<PersistId>,
 }
 
 impl Replica {
@@ -186,6 +190,8 @@ impl Replica {
             pending_reads: HashMap::new(),
             next_read_id: 1,
             digest_every_entries: 0,
+            deferred_sync: false,
+            unsynced_through: None,
         })
     }
 
@@ -314,6 +320,10 @@ impl Replica {
         while let Some(output) = queue.pop_front() {
             match output {
                 Output::Send(envelope) => effects.messages.push(envelope),
+                Output::Persist(write) if self.deferred_sync => {
+                    self.storage.write_unsynced(&write)?;
+                    self.unsynced_through = Some(write.id);
+                }
                 Output::Persist(write) => {
                     self.storage.write(&write)?;
                     queue.extend(self.raft.persisted(write.id));
@@ -345,7 +355,9 @@ impl Replica {
                     snapshot,
                     keep_entries_after,
                 } => {
+                    // Installing syncs the log, so it makes earlier unsynced writes durable too.
                     self.install(&snapshot, keep_entries_after, &mut effects)?;
+                    self.unsynced_through = self.unsynced_through.filter(|last| last.0 > id.0);
                     queue.extend(self.raft.persisted(id));
                 }
                 Output::SnapshotWanted { .. } => {
@@ -430,7 +442,9 @@ impl Replica {
         if index <= self.raft.status().snapshot_index {
             return Ok(Vec::new());
         }
-        let outputs = self.raft.snapshot_taken(index, self.chat.read().snapshot())?;
+        let outputs = self
+            .raft
+            .snapshot_taken(index, self.chat.read().snapshot())?;
         let snapshot = self
             .raft
             .snapshot()
@@ -481,6 +495,32 @@ impl Replica {
             Ok(outputs) => self.carry_out(outputs).map(Ok),
             Err(error) => Ok(Err(error)),
         }
+    }
+
+    /// Deferred sync (off by default): from now on a write Raft asks for is handed to the disk
+    /// at once, but reported durable to Raft only when the host calls [`Replica::sync`], so a
+    /// host can model (the simulator) or overlap (a group-committing runtime) the fsync's
+    /// latency. Raft withholds every message that depends on the write until then; a crash
+    /// before the sync may lose any part of it. With it off, each write is synced before the
+    /// call that caused it returns.
+    pub fn set_deferred_sync(&mut self, deferred: bool) {
+        self.deferred_sync = deferred;
+    }
+
+    /// Whether writes handed to the disk await a [`Replica::sync`] (deferred sync only).
+    pub fn sync_pending(&self) -> bool {
+        self.unsynced_through.is_some()
+    }
+
+    /// Makes every write handed to the disk so far durable (one fsync), tells Raft, and carries
+    /// out what that releases (withheld votes and log responses, commits, applies).
+    pub fn sync(&mut self) -> Result<Effects, ReplicaError> {
+        let Some(through) = self.unsynced_through.take() else {
+            return Ok(Effects::default());
+        };
+        self.storage.sync()?;
+        let outputs = self.raft.persisted(through);
+        self.carry_out(outputs)
     }
 
     /// Asks for a state digest in [`Effects::digests`] whenever the applied index is a

@@ -86,6 +86,8 @@ pub struct SimNode {
     pub requests: HashMap<RequestId, (usize, u64)>,
     /// Restarts so far.
     pub restarts: u64,
+    /// Whether an fsync is under way (its completion is scheduled) in this incarnation.
+    pub syncing: bool,
 }
 
 impl SimNode {
@@ -100,6 +102,7 @@ impl SimNode {
             clock: NodeClock::default(),
             requests: HashMap::new(),
             restarts: 0,
+            syncing: false,
         }
     }
 
@@ -126,6 +129,8 @@ impl SimNode {
         };
         let mut replica = Replica::open(Arc::new(self.disk.clone()), Path::new("/"), config)?;
         replica.set_digest_interval(digest_every_entries);
+        replica.set_deferred_sync(true);
+        self.syncing = false;
         apply_storage_mutant(&mut replica, mutant);
         self.replica = Ok(replica);
         Ok(())

@@ -32,6 +32,12 @@ pub const THINK_TIME: Micros = 100 * MILLISECOND;
 pub const MAX_PENDING_EVENTS: usize = 1_000_000;
 /// Bound on the bytes of log entries in flight between nodes, for the same reason.
 pub const MAX_ENTRY_BYTES_IN_FLIGHT: usize = 512 * 1024 * 1024;
+/// How long an fsync takes: uniform in this range (a fast SSD's flush)...
+pub const FSYNC_LATENCY: std::ops::Range<Micros> = 100..2 * MILLISECOND;
+/// ...except that this fraction of syncs is slow (a busy disk, a journal commit)...
+pub const SLOW_FSYNC_PROBABILITY: f64 = 0.02;
+/// ...taking this long.
+pub const SLOW_FSYNC_LATENCY: std::ops::Range<Micros> = 5 * MILLISECOND..40 * MILLISECOND;
 /// How often the replicas report a state digest (entries).
 pub const DIGEST_EVERY_ENTRIES: u64 = 256;
 
@@ -63,6 +69,8 @@ pub enum Event {
     Resend { client: usize, attempt: u64 },
     /// A client starts its next operation.
     ClientWake { client: usize },
+    /// A node's fsync completes: what it had written so far is durable.
+    SyncDone { node: usize, incarnation: u64 },
     /// The nemesis acts (see `nemesis.rs`).
     Nemesis(super::nemesis::Action),
 }
@@ -243,6 +251,7 @@ impl World {
                 }
             }
             Event::ClientWake { client } => self.on_client_wake(client),
+            Event::SyncDone { node, incarnation } => self.on_sync_done(node, incarnation),
             Event::Nemesis(action) => self.on_nemesis(action),
         }
     }
@@ -299,6 +308,39 @@ impl World {
         self.call_replica(node, |replica, _| replica.tick());
     }
 
+    fn on_sync_done(&mut self, node: usize, incarnation: u64) {
+        if self.nodes[node].incarnation != incarnation || self.nodes[node].replica.is_err() {
+            return;
+        }
+        // The disk finished while the process was stopped; the process hears of it on resuming.
+        if self.deferred(node, || Event::SyncDone { node, incarnation }) {
+            return;
+        }
+        self.nodes[node].syncing = false;
+        self.call_replica(node, |replica, _| replica.sync());
+    }
+
+    /// Starts an fsync on `node` if it has written something not yet synced and none is under
+    /// way; its completion is an event one fsync latency later.
+    fn start_sync_if_needed(&mut self, node: usize) {
+        let target = &self.nodes[node];
+        let pending = target
+            .replica
+            .as_ref()
+            .is_ok_and(|replica| replica.sync_pending());
+        if !pending || target.syncing {
+            return;
+        }
+        let latency = if self.rng.gen_bool(SLOW_FSYNC_PROBABILITY) {
+            self.rng.gen_range(SLOW_FSYNC_LATENCY)
+        } else {
+            self.rng.gen_range(FSYNC_LATENCY)
+        };
+        let incarnation = target.incarnation;
+        self.nodes[node].syncing = true;
+        self.schedule(self.now + latency, Event::SyncDone { node, incarnation });
+    }
+
     fn on_deliver(&mut self, envelope: raft::Envelope, record: Option<usize>) {
         self.bytes_in_flight -= payload_bytes(&envelope.message);
         let node = envelope.to.0 as usize - 1;
@@ -326,7 +368,10 @@ impl World {
             return;
         };
         match call(replica, unix_ms) {
-            Ok(effects) => self.carry_out(node, effects),
+            Ok(effects) => {
+                self.carry_out(node, effects);
+                self.start_sync_if_needed(node);
+            }
             Err(error) => self.on_replica_failure(node, error),
         }
         self.check_node(node);
