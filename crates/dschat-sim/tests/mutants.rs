@@ -20,8 +20,27 @@ fn assert_caught(mutant: Mutant, faults: &str, seeds: std::ops::RangeInclusive<u
             mutant: Some(mutant),
             ..SimConfig::default()
         };
-        let outcome = sim::run(config).expect("runs");
+        let outcome = sim::run(config.clone()).expect("runs");
         if !outcome.passed() {
+            let failed: Vec<&str> = outcome.failures().iter().map(|v| v.name.as_str()).collect();
+            eprintln!(
+                "mutant {} caught by seed {seed} ({}); replay: {}",
+                mutant.name(),
+                failed.join(", "),
+                config.replay_command()
+            );
+            // The same run without the bug must pass, or the test proves nothing.
+            let healthy = SimConfig {
+                mutant: None,
+                ..config
+            };
+            let control = sim::run(healthy.clone()).expect("runs");
+            assert!(
+                control.passed(),
+                "the correct build fails the same run: {:?}; replay: {}",
+                control.failures(),
+                healthy.replay_command()
+            );
             return;
         }
     }
@@ -31,6 +50,16 @@ fn assert_caught(mutant: Mutant, faults: &str, seeds: std::ops::RangeInclusive<u
 #[test]
 fn acknowledging_before_fsync_loses_acknowledged_posts() {
     assert_caught(Mutant::AcknowledgeBeforeFsync, "all", 1..=4);
+}
+
+#[test]
+fn a_vote_sent_before_it_is_durable_gives_two_leaders_in_a_term() {
+    assert_caught(Mutant::VoteWithoutPersist, "crash-voters", 1..=8);
+}
+
+#[test]
+fn a_deposed_leader_reading_without_confirmation_serves_stale_reads() {
+    assert_caught(Mutant::ReadWithoutConfirmation, "deposed-leader", 1..=8);
 }
 
 #[test]

@@ -73,11 +73,17 @@ pub enum FaultKind {
     TornWrite,
     /// Bytes of one node's log files are flipped on its disk (only ever one node per run).
     BitFlip,
+    /// The leader crashes; every node that sends a vote in the next election loses power right
+    /// after (before its fsync), then the winner is cut off (TESTING.md row 1).
+    CrashVoters,
+    /// The leader stops and is cut off; when it resumes, every client reads from it
+    /// (TESTING.md rows 3 and 4).
+    DeposedLeader,
 }
 
 impl FaultKind {
     /// Every fault kind, in order.
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 16] = [
         FaultKind::Loss,
         FaultKind::Duplication,
         FaultKind::Reordering,
@@ -92,6 +98,8 @@ impl FaultKind {
         FaultKind::ClockJump,
         FaultKind::TornWrite,
         FaultKind::BitFlip,
+        FaultKind::CrashVoters,
+        FaultKind::DeposedLeader,
     ];
 
     /// The name used on the command line.
@@ -111,11 +119,14 @@ impl FaultKind {
             FaultKind::ClockJump => "clock-jump",
             FaultKind::TornWrite => "torn-write",
             FaultKind::BitFlip => "bit-flip",
+            FaultKind::CrashVoters => "crash-voters",
+            FaultKind::DeposedLeader => "deposed-leader",
         }
     }
 
     /// Parses a comma-separated list: fault names, `all`, `none`, `network` (loss, duplicate,
-    /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk`.
+    /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk`, `targeted`
+    /// (crash-voters, deposed-leader).
     pub fn parse_list(text: &str) -> Result<BTreeSet<FaultKind>, String> {
         let mut set = BTreeSet::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -135,12 +146,13 @@ impl FaultKind {
                 "process" => &[Crash, Pause],
                 "clock" => &[ClockOffset, ClockDrift, ClockJump],
                 "disk" => &[Crash, TornWrite, BitFlip],
+                "targeted" => &[CrashVoters, DeposedLeader],
                 name => match FaultKind::ALL.iter().find(|kind| kind.name() == name) {
                     Some(kind) => std::slice::from_ref(kind),
                     None => {
                         let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
                         return Err(format!(
-                            "unknown fault {name:?}; use all, none, network, process, clock, disk or any of: {}",
+                            "unknown fault {name:?}; use all, none, network, process, clock, disk, targeted or any of: {}",
                             names.join(", ")
                         ));
                     }

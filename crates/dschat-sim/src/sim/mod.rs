@@ -20,6 +20,7 @@
 //! - [`nemesis`]: the fault injector: network spells, partitions (one-way, moving), crashes
 //!   with lost unsynced writes, power loss during a sync (torn writes), pauses, clock faults,
 //!   bit flips in one node's log.
+//! - [`targeted`]: fault schedules aimed at one protocol moment (a vote, a deposed leader).
 //! - [`workload`]: the clients (Jepsen processes) and their operations.
 //! - [`invariants`]: checked after every step.
 //! - [`recorder`]: the history, the trace and counters.
@@ -37,6 +38,7 @@ pub mod network;
 pub mod node;
 pub mod recorder;
 pub mod run;
+pub mod targeted;
 pub mod workload;
 pub mod world;
 

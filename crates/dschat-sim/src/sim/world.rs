@@ -116,6 +116,8 @@ pub struct World {
     pub invariants: Invariants,
     /// The fault injector's state.
     pub nemesis: super::nemesis::Nemesis,
+    /// The targeted schedules' state.
+    pub targeted: super::targeted::Targeted,
     /// Events handled.
     pub steps: u64,
     /// Bytes of log entries and snapshot chunks in messages not yet delivered.
@@ -148,6 +150,7 @@ impl World {
             recorder,
             invariants: Invariants::default(),
             nemesis: super::nemesis::Nemesis::default(),
+            targeted: super::targeted::Targeted::default(),
             steps: 0,
             setup_outcomes: std::collections::HashMap::new(),
             bytes_in_flight: 0,
@@ -412,6 +415,7 @@ impl World {
             if change.role == RoleKind::Leader {
                 self.invariants
                     .on_leader(self.now, node, change.term, &mut self.recorder);
+                self.observe_new_leader(node);
             }
         }
         self.invariants
@@ -426,6 +430,7 @@ impl World {
     fn send(&mut self, envelope: raft::Envelope) {
         let (from, to) = (envelope.from.0, envelope.to.0);
         let kind = message_kind(&envelope.message);
+        self.observe_message(&envelope);
         let fate = self.network.fate(&mut self.rng, from, to);
         self.recorder.count_message(fate);
         match fate {
