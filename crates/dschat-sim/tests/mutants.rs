@@ -11,14 +11,23 @@
 use dschat_sim::sim::{self, FaultKind, Mutant, SimConfig, SECOND};
 
 fn assert_caught(mutant: Mutant, faults: &str, seeds: std::ops::RangeInclusive<u64>) {
-    let faults = FaultKind::parse_list(faults).unwrap();
+    assert_caught_with(
+        mutant,
+        SimConfig {
+            faults: FaultKind::parse_list(faults).unwrap(),
+            ..SimConfig::default()
+        },
+        seeds,
+    );
+}
+
+fn assert_caught_with(mutant: Mutant, base: SimConfig, seeds: std::ops::RangeInclusive<u64>) {
     for seed in seeds.clone() {
         let config = SimConfig {
             seed,
             duration: 10 * SECOND,
-            faults: faults.clone(),
             mutant: Some(mutant),
-            ..SimConfig::default()
+            ..base.clone()
         };
         let outcome = sim::run(config.clone()).expect("runs");
         if !outcome.passed() {
@@ -60,6 +69,19 @@ fn a_vote_sent_before_it_is_durable_gives_two_leaders_in_a_term() {
 #[test]
 fn a_deposed_leader_reading_without_confirmation_serves_stale_reads() {
     assert_caught(Mutant::ReadWithoutConfirmation, "deposed-leader", 1..=8);
+}
+
+#[test]
+fn committing_an_earlier_terms_entry_by_counting_loses_it_figure_8() {
+    assert_caught_with(
+        Mutant::CommitEarlierTermByCounting,
+        SimConfig {
+            faults: FaultKind::parse_list("leader-churn").unwrap(),
+            max_batch_entries: 1,
+            ..SimConfig::default()
+        },
+        1..=8,
+    );
 }
 
 #[test]

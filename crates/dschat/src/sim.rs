@@ -26,7 +26,8 @@ Examples:
 
 Faults (comma-separated, or a group): loss, duplicate, reorder, latency, partition,
 one-way, moving-partition, crash, pause, clock-offset, clock-drift, clock-jump,
-torn-write, bit-flip; groups: all, none, network, process, clock, disk.
+torn-write, bit-flip, and the targeted schedules crash-voters, deposed-leader,
+leader-churn; groups: all, none, network, process, clock, disk, targeted.
 
 A run that fails prints the one command that replays it, exactly.")]
 pub struct SimArgs {
@@ -66,6 +67,10 @@ pub struct SimArgs {
     /// Run a deliberately broken build (needs a build with the `bug-switches` feature).
     #[arg(long)]
     mutant: Option<Mutant>,
+    /// The Raft bound on entries per log request (small batches let the leader-churn
+    /// schedule reach the Raft paper's figure 8).
+    #[arg(long, default_value_t = sim::DEFAULT_MAX_BATCH_ENTRIES, value_parser = clap::value_parser!(usize))]
+    batch_entries: usize,
     /// Runs in parallel when many seeds are given (default: the number of cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -142,6 +147,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         liveness_bound: args.liveness_bound,
         record_messages: false,
         mutant: args.mutant,
+        max_batch_entries: args.batch_entries,
     };
     match &args.seeds {
         None => run_one(base, &args),

@@ -11,6 +11,8 @@ pub type Micros = u64;
 pub const SECOND: Micros = 1_000_000;
 /// One millisecond.
 pub const MILLISECOND: Micros = 1_000;
+/// The Raft core's own default bound on entries per log request.
+pub const DEFAULT_MAX_BATCH_ENTRIES: usize = 1024;
 
 /// What the clients do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -79,11 +81,14 @@ pub enum FaultKind {
     /// The leader stops and is cut off; when it resumes, every client reads from it
     /// (TESTING.md rows 3 and 4).
     DeposedLeader,
+    /// Three leader changes with partly replicated entries, each leader cut off right after
+    /// it wins or commits: the Raft paper's figure 8 (TESTING.md rows 5 and 7).
+    LeaderChurn,
 }
 
 impl FaultKind {
     /// Every fault kind, in order.
-    pub const ALL: [FaultKind; 16] = [
+    pub const ALL: [FaultKind; 17] = [
         FaultKind::Loss,
         FaultKind::Duplication,
         FaultKind::Reordering,
@@ -100,6 +105,7 @@ impl FaultKind {
         FaultKind::BitFlip,
         FaultKind::CrashVoters,
         FaultKind::DeposedLeader,
+        FaultKind::LeaderChurn,
     ];
 
     /// The name used on the command line.
@@ -121,12 +127,13 @@ impl FaultKind {
             FaultKind::BitFlip => "bit-flip",
             FaultKind::CrashVoters => "crash-voters",
             FaultKind::DeposedLeader => "deposed-leader",
+            FaultKind::LeaderChurn => "leader-churn",
         }
     }
 
     /// Parses a comma-separated list: fault names, `all`, `none`, `network` (loss, duplicate,
     /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk`, `targeted`
-    /// (crash-voters, deposed-leader).
+    /// (crash-voters, deposed-leader, leader-churn).
     pub fn parse_list(text: &str) -> Result<BTreeSet<FaultKind>, String> {
         let mut set = BTreeSet::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -146,7 +153,7 @@ impl FaultKind {
                 "process" => &[Crash, Pause],
                 "clock" => &[ClockOffset, ClockDrift, ClockJump],
                 "disk" => &[Crash, TornWrite, BitFlip],
-                "targeted" => &[CrashVoters, DeposedLeader],
+                "targeted" => &[CrashVoters, DeposedLeader, LeaderChurn],
                 name => match FaultKind::ALL.iter().find(|kind| kind.name() == name) {
                     Some(kind) => std::slice::from_ref(kind),
                     None => {
@@ -250,6 +257,9 @@ pub struct SimConfig {
     pub record_messages: bool,
     /// A deliberately broken build to run (tests of the checkers).
     pub mutant: Option<Mutant>,
+    /// The Raft bound on entries per log request. Small batches let a log request carry an
+    /// earlier term's entry without the new leader's no-op after it, which figure 8 needs.
+    pub max_batch_entries: usize,
 }
 
 impl Default for SimConfig {
@@ -264,6 +274,7 @@ impl Default for SimConfig {
             liveness_bound: 10 * SECOND,
             record_messages: false,
             mutant: None,
+            max_batch_entries: DEFAULT_MAX_BATCH_ENTRIES,
         }
     }
 }
@@ -280,6 +291,9 @@ impl SimConfig {
             self.workload,
             FaultKind::format_list(&self.faults)
         );
+        if self.max_batch_entries != DEFAULT_MAX_BATCH_ENTRIES {
+            command.push_str(&format!(" --batch-entries {}", self.max_batch_entries));
+        }
         if let Some(mutant) = self.mutant {
             command.push_str(&format!(" --mutant {}", mutant.name()));
         }

@@ -42,5 +42,7 @@ pub mod targeted;
 pub mod workload;
 pub mod world;
 
-pub use config::{FaultKind, Micros, Mutant, SimConfig, Workload, MILLISECOND, SECOND};
+pub use config::{
+    FaultKind, Micros, Mutant, SimConfig, Workload, DEFAULT_MAX_BATCH_ENTRIES, MILLISECOND, SECOND,
+};
 pub use run::{run, SimOutcome, Status, Verdict};

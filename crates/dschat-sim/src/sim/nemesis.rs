@@ -148,7 +148,9 @@ impl World {
             FaultKind::ClockDrift => self.clock_drift(),
             FaultKind::TornWrite => self.torn_write(),
             FaultKind::BitFlip => self.bit_flip(),
-            FaultKind::CrashVoters | FaultKind::DeposedLeader => self.strike_targeted(fault),
+            FaultKind::CrashVoters | FaultKind::DeposedLeader | FaultKind::LeaderChurn => {
+                self.strike_targeted(fault)
+            }
         }
     }
 

@@ -118,10 +118,13 @@ impl SimNode {
         seed: u64,
         mutant: Option<Mutant>,
         digest_every_entries: u64,
+        max_batch_entries: usize,
     ) -> Result<(), ReplicaError> {
+        let mut raft = raft_config(seed, mutant)?;
+        raft.max_batch_entries = max_batch_entries;
         let config = ReplicaConfig {
             node: NodeId(self.id),
-            raft: raft_config(seed, mutant)?,
+            raft,
             wal: WalOptions {
                 segment_max_bytes: 256 * 1024,
             },

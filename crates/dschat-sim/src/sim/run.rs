@@ -104,6 +104,9 @@ pub fn run(config: SimConfig) -> Result<SimOutcome, String> {
     if config.clients == 0 {
         return Err("--clients must be at least 1".into());
     }
+    if config.max_batch_entries == 0 {
+        return Err("--batch-entries must be at least 1".into());
+    }
     let started = Instant::now();
     let mut world = World::new(config.clone()).map_err(|error| error.to_string())?;
     let mut verdicts = Vec::new();

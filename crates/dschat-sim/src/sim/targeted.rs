@@ -25,10 +25,24 @@
 //!   balancer or DNS entry). A correct leader confirms its leadership with a heartbeat round
 //!   before serving a read, which fails; a leader that skips the round serves stale reads,
 //!   and the linearizability checker finds them.
+//! - [`FaultKind::LeaderChurn`] (rows 5 and 7; the Raft paper's figure 8): (a) the leader and
+//!   one follower are cut off from the rest, so what clients write now reaches those two only;
+//!   (b) the rest elect a second leader, cut off alone the moment it wins, holding only its
+//!   no-op at an index where the first leader's entries lie; (c) the first two rejoin the
+//!   others and one of them wins a third term and copies its old entries; the moment it
+//!   commits, it is cut off and the second leader rejoins. A correct third leader commits its
+//!   old entries only together with an entry of its own term, which then lies on a majority,
+//!   so the second leader can never win again. A leader that commits an earlier term's entry
+//!   by counting replicas commits it while its own no-op is still in flight; the second
+//!   leader (its last term newer) wins with the nodes that lack that no-op and overwrites the
+//!   committed entry: the state-machine-safety invariant fails. This needs log requests small
+//!   enough to carry old entries without the no-op ([`SimConfig::max_batch_entries`]).
 //!
-//! **How it works.** [`World::strike_targeted`] starts a schedule; [`World::observe_message`]
-//! and [`World::observe_new_leader`] are the hooks the world calls for every message sent and
-//! every node that becomes leader, through which a schedule follows the protocol.
+//! **How it works.** [`World::strike_targeted`] starts a schedule; [`World::observe_message`],
+//! [`World::observe_new_leader`] and [`World::observe_applied`] are the hooks the world calls
+//! for every message sent, every node that becomes leader and every node that applies
+//! entries (the last two before that step's messages leave), through which a schedule
+//! follows the protocol.
 //!
 //! **Limitations.** A schedule acts only on what the world can see from outside a replica
 //! (messages, role changes), never on a replica's internals.
@@ -39,6 +53,8 @@ use dschat_core::raft::{self, RoleKind};
 use dschat_storage::disk::CrashPlan;
 use rand::Rng;
 
+#[cfg(doc)]
+use super::config::SimConfig;
 use super::config::{FaultKind, Micros, MILLISECOND, SECOND};
 use super::nemesis::Action;
 use super::network::split;
@@ -59,6 +75,10 @@ pub const DEPOSED_PAUSE: std::ops::Range<Micros> = 500 * MILLISECOND..1_500 * MI
 /// uniform in this range.
 pub const ISOLATION_AFTER: std::ops::Range<Micros> = SECOND..3 * SECOND;
 
+/// How long one stage of the leader-churn schedule may wait for its election before the
+/// schedule gives up.
+pub const CHURN_STAGE_LIMIT: Micros = 3 * SECOND;
+
 /// The state of the targeted schedules.
 #[derive(Debug, Default)]
 pub struct Targeted {
@@ -66,6 +86,32 @@ pub struct Targeted {
     voter_trap_until: Option<Micros>,
     /// Nodes crashed by the trap in the current election.
     trapped: BTreeSet<usize>,
+    /// Where the leader-churn schedule is, and until when that stage may last.
+    churn: Option<(Churn, Micros)>,
+}
+
+/// The stages of the leader-churn schedule (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Churn {
+    /// (a) The first leader and one follower are cut off from the rest.
+    Appending {
+        /// The first leader.
+        first: usize,
+        /// The follower with it.
+        follower: usize,
+    },
+    /// (b) The second leader is cut off alone; waiting for a third.
+    SecondCutOff {
+        /// The second leader.
+        second: usize,
+    },
+    /// (c) Waiting for the third leader to commit.
+    ThirdElected {
+        /// The second leader.
+        second: usize,
+        /// The third leader.
+        third: usize,
+    },
 }
 
 impl World {
@@ -74,6 +120,7 @@ impl World {
         match fault {
             FaultKind::CrashVoters => self.crash_voters(),
             FaultKind::DeposedLeader => self.depose_leader(),
+            FaultKind::LeaderChurn => self.start_churn(),
             _ => unreachable!("not a targeted schedule: {fault:?}"),
         }
     }
@@ -138,14 +185,93 @@ impl World {
     }
 
     /// Called when `node` becomes leader: the voter trap, if armed, disarms and cuts the
-    /// winner off, so the others must elect again.
+    /// winner off, so the others must elect again; the leader-churn schedule moves on.
     pub(super) fn observe_new_leader(&mut self, node: usize) {
+        self.churn_on_new_leader(node);
         if self.targeted.voter_trap_until.take().is_none() {
             return;
         }
         self.targeted.trapped.clear();
         let length = self.rng.gen_range(ISOLATION_AFTER);
         self.isolate(node, length, "the new leader cut off from everyone");
+    }
+
+    /// Rows 5 and 7, stage (a): cut the leader and one follower off from the rest.
+    fn start_churn(&mut self) {
+        if self
+            .targeted
+            .churn
+            .is_some_and(|(_, until)| self.now < until)
+        {
+            return;
+        }
+        let Some(first) = self.leader() else {
+            return;
+        };
+        let others: Vec<usize> = (0..self.nodes.len()).filter(|&n| n != first).collect();
+        let Some(&follower) = others.get(self.rng.gen_range(0..others.len().max(1))) else {
+            return;
+        };
+        let side = BTreeSet::from([first as u64 + 1, follower as u64 + 1]);
+        self.cut_off(
+            &side,
+            CHURN_STAGE_LIMIT,
+            "leader churn (a): the leader and one follower",
+        );
+        self.targeted.churn = Some((
+            Churn::Appending { first, follower },
+            self.now + CHURN_STAGE_LIMIT,
+        ));
+    }
+
+    fn churn_on_new_leader(&mut self, node: usize) {
+        let Some((stage, until)) = self.targeted.churn else {
+            return;
+        };
+        if self.now > until {
+            self.targeted.churn = None;
+            return;
+        }
+        let limit = self.now + CHURN_STAGE_LIMIT;
+        match stage {
+            Churn::Appending { first, follower } if node != first && node != follower => {
+                // (b): the second leader, cut off before its no-op leaves.
+                self.isolate(
+                    node,
+                    CHURN_STAGE_LIMIT,
+                    "leader churn (b): the second leader",
+                );
+                self.targeted.churn = Some((Churn::SecondCutOff { second: node }, limit));
+            }
+            Churn::SecondCutOff { second } if node != second => {
+                self.targeted.churn = Some((
+                    Churn::ThirdElected {
+                        second,
+                        third: node,
+                    },
+                    limit,
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    /// Called when `node` applied entries: in stage (c), the third leader's first commit cuts
+    /// it off (before that step's messages leave) and lets the second leader back.
+    pub(super) fn observe_applied(&mut self, node: usize) {
+        let Some((Churn::ThirdElected { third, .. }, until)) = self.targeted.churn else {
+            return;
+        };
+        if node != third || self.now > until {
+            return;
+        }
+        self.targeted.churn = None;
+        let length = self.rng.gen_range(ISOLATION_AFTER);
+        self.isolate(
+            node,
+            length,
+            "leader churn (c): the third leader, right after it commits",
+        );
     }
 
     /// Rows 3 and 4: stop the leader, cut it off, and steer every client to it when it resumes.
@@ -185,15 +311,21 @@ impl World {
 
     /// Cuts `node` off from every other node for `length`, ending any partition in progress.
     fn isolate(&mut self, node: usize, length: Micros, description: &str) {
+        self.cut_off(&BTreeSet::from([node as u64 + 1]), length, description);
+    }
+
+    /// Cuts the nodes of `side` (ids) off from the others for `length`, ending any partition
+    /// in progress.
+    fn cut_off(&mut self, side: &BTreeSet<u64>, length: Micros, description: &str) {
         let nodes: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
-        let side = BTreeSet::from([node as u64 + 1]);
         self.network.heal();
-        self.network.cut(split(&nodes, &side));
+        self.network.cut(split(&nodes, side));
         let episode = self.start_partition_episode();
+        let names: Vec<String> = side.iter().map(|n| format!("n{n}")).collect();
         self.recorder.partition_start(
             self.now,
             self.network.cut_links(),
-            format!("{description}: n{}", node + 1),
+            format!("{description}: {{{}}} cut off", names.join(", ")),
         );
         self.schedule(
             self.now + length,

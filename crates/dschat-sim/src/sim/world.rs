@@ -271,7 +271,8 @@ impl World {
             .wrapping_add((node as u64) << 32 | self.nodes[node].restarts);
         let voters = self.voters();
         let mutant = self.config.mutant;
-        let result = self.nodes[node].start(&voters, seed, mutant, DIGEST_EVERY_ENTRIES);
+        let batch = self.config.max_batch_entries;
+        let result = self.nodes[node].start(&voters, seed, mutant, DIGEST_EVERY_ENTRIES, batch);
         match result {
             Ok(()) => {
                 let incarnation = self.nodes[node].incarnation;
@@ -406,10 +407,9 @@ impl World {
         }
     }
 
+    /// Carries out a replica's effects. The targeted schedules see role changes and applied
+    /// entries before the messages leave, so they can cut a node off at that very moment.
     fn carry_out(&mut self, node: usize, effects: Effects) {
-        for envelope in effects.messages {
-            self.send(envelope);
-        }
         for change in &effects.role_changes {
             self.recorder.role_change(self.now, node, change);
             if change.role == RoleKind::Leader {
@@ -420,8 +420,14 @@ impl World {
         }
         self.invariants
             .on_applied(self.now, node, &effects.applied, &mut self.recorder);
+        if !effects.applied.is_empty() {
+            self.observe_applied(node);
+        }
         self.invariants
             .on_digests(self.now, node, &effects.digests, &mut self.recorder);
+        for envelope in effects.messages {
+            self.send(envelope);
+        }
         for (request, outcome) in effects.completions {
             self.answer(node, request, outcome);
         }
