@@ -601,6 +601,11 @@ impl World {
             self.setup_outcomes.insert(request, outcome);
             return;
         };
+        // An answer to an attempt its client has already given up on is dropped on arrival;
+        // computing a read's result for it would only cost time.
+        if self.current_attempt(client) != Some(attempt) {
+            return;
+        }
         let reply = match (&outcome, self.clients[client].op.as_ref()) {
             (Outcome::ReadReady { .. }, Some(op)) => {
                 let replica = self.nodes[node].replica.as_ref().expect("it just answered");
@@ -628,35 +633,37 @@ impl World {
             return;
         }
         let op = self.clients[client].op.as_ref().expect("attempt checked");
-        let completion = match &reply {
-            Reply::Data(value) => Completion::Ok(value.clone()),
-            Reply::Outcome(outcome) if op.kind.is_write() => {
-                workload::write_completion(&op.kind, outcome)
-            }
-            Reply::Outcome(_) => Completion::Retry,
+        let outcome = match reply {
+            Reply::Data(value) => return self.finish(client, EventKind::Ok, value),
+            Reply::Outcome(outcome) => outcome,
+        };
+        let completion = if op.kind.is_write() {
+            workload::write_completion(&op.kind, &outcome)
+        } else {
+            Completion::Retry
         };
         match completion {
             Completion::Ok(value) => self.finish(client, EventKind::Ok, value),
             Completion::Fail(value) => self.finish(client, EventKind::Fail, value),
-            Completion::Retry => self.retry(client, &reply),
+            Completion::Retry => self.retry(client, &outcome),
         }
     }
 
-    fn retry(&mut self, client: usize, reply: &Reply) {
+    fn retry(&mut self, client: usize, outcome: &Outcome) {
         let op = self.clients[client].op.as_ref().expect("in flight");
         if self.now >= op.deadline {
             self.finish(client, EventKind::Info, Value::Null);
             return;
         }
         let attempt = op.attempt;
-        match reply {
-            Reply::Outcome(Outcome::NotLeader {
+        match outcome {
+            Outcome::NotLeader {
                 leader_hint: Some(leader),
-            }) => {
+            } => {
                 self.clients[client].preferred_node = leader.0 as usize - 1;
                 self.send_attempt(client);
             }
-            Reply::Outcome(Outcome::NotLeader { leader_hint: None } | Outcome::Busy(_)) => {
+            Outcome::NotLeader { leader_hint: None } | Outcome::Busy(_) => {
                 self.clients[client].preferred_node = self.rng.gen_range(0..self.nodes.len());
                 self.schedule(
                     self.now + 20 * MILLISECOND,
