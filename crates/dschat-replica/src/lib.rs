@@ -49,6 +49,8 @@ mod replica;
 pub mod storage;
 
 pub use error::ReplicaError;
+#[cfg(feature = "bug-switches")]
+pub use replica::ReplicaBugSwitches;
 pub use replica::{
     AppliedEntry, Effects, Outcome, Replica, ReplicaConfig, Request, RequestId, RoleChange,
 };

@@ -198,16 +198,23 @@ pub enum Mutant {
     ReadWithoutConfirmation,
     /// Storage: `sync` does nothing, so acknowledged writes can be lost (row 2).
     AcknowledgeBeforeFsync,
+    /// Replica: writes are proposed without their client session, so a retry is applied
+    /// twice (row 14).
+    ForgetClientSessions,
+    /// Replica: a post is answered as soon as it is proposed, before it is committed (row 7).
+    AcknowledgeBeforeCommit,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 5] = [
+    pub const ALL: [Mutant; 7] = [
         Mutant::VoteWithoutPersist,
         Mutant::CommitEarlierTermByCounting,
         Mutant::TruncateOnStaleAppend,
         Mutant::ReadWithoutConfirmation,
         Mutant::AcknowledgeBeforeFsync,
+        Mutant::ForgetClientSessions,
+        Mutant::AcknowledgeBeforeCommit,
     ];
 
     /// The name used on the command line.
@@ -218,6 +225,8 @@ impl Mutant {
             Mutant::TruncateOnStaleAppend => "truncate-on-stale-append",
             Mutant::ReadWithoutConfirmation => "read-without-confirmation",
             Mutant::AcknowledgeBeforeFsync => "acknowledge-before-fsync",
+            Mutant::ForgetClientSessions => "forget-client-sessions",
+            Mutant::AcknowledgeBeforeCommit => "acknowledge-before-commit",
         }
     }
 }

@@ -134,7 +134,7 @@ impl SimNode {
         replica.set_digest_interval(digest_every_entries);
         replica.set_deferred_sync(true);
         self.syncing = false;
-        apply_storage_mutant(&mut replica, mutant);
+        apply_replica_mutant(&mut replica, mutant);
         self.replica = Ok(replica);
         Ok(())
     }
@@ -160,7 +160,11 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
     match mutant {
         None => {}
         #[cfg(feature = "bug-switches")]
-        Some(Mutant::AcknowledgeBeforeFsync) => {}
+        Some(
+            Mutant::AcknowledgeBeforeFsync
+            | Mutant::ForgetClientSessions
+            | Mutant::AcknowledgeBeforeCommit,
+        ) => {}
         #[cfg(feature = "bug-switches")]
         Some(Mutant::VoteWithoutPersist) => config.bugs.vote_without_persist = true,
         #[cfg(feature = "bug-switches")]
@@ -183,11 +187,16 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
 }
 
 #[allow(unused_variables)]
-fn apply_storage_mutant(replica: &mut Replica, mutant: Option<Mutant>) {
+fn apply_replica_mutant(replica: &mut Replica, mutant: Option<Mutant>) {
     #[cfg(feature = "bug-switches")]
     if mutant == Some(Mutant::AcknowledgeBeforeFsync) {
         replica.set_storage_bug_switches(dschat_storage::wal::WalBugSwitches {
             acknowledge_before_fsync: true,
         });
     }
+    #[cfg(feature = "bug-switches")]
+    replica.set_bug_switches(dschat_replica::ReplicaBugSwitches {
+        forget_client_sessions: mutant == Some(Mutant::ForgetClientSessions),
+        acknowledge_before_commit: mutant == Some(Mutant::AcknowledgeBeforeCommit),
+    });
 }

@@ -105,10 +105,8 @@ enum Churn {
         /// The second leader.
         second: usize,
     },
-    /// (c) Waiting for the third leader to commit.
+    /// (c) Waiting for the third leader to commit (cutting it off lets the second back).
     ThirdElected {
-        /// The second leader.
-        second: usize,
         /// The third leader.
         third: usize,
     },
@@ -244,13 +242,7 @@ impl World {
                 self.targeted.churn = Some((Churn::SecondCutOff { second: node }, limit));
             }
             Churn::SecondCutOff { second } if node != second => {
-                self.targeted.churn = Some((
-                    Churn::ThirdElected {
-                        second,
-                        third: node,
-                    },
-                    limit,
-                ));
+                self.targeted.churn = Some((Churn::ThirdElected { third: node }, limit));
             }
             _ => {}
         }
@@ -259,7 +251,7 @@ impl World {
     /// Called when `node` applied entries: in stage (c), the third leader's first commit cuts
     /// it off (before that step's messages leave) and lets the second leader back.
     pub(super) fn observe_applied(&mut self, node: usize) {
-        let Some((Churn::ThirdElected { third, .. }, until)) = self.targeted.churn else {
+        let Some((Churn::ThirdElected { third }, until)) = self.targeted.churn else {
             return;
         };
         if node != third || self.now > until {
