@@ -92,6 +92,8 @@ pub struct PeerReport {
     pub http_addr: Option<SocketAddr>,
     /// Whether a connection is up.
     pub connected: bool,
+    /// Which node dialled the connection that is up (both sides settle on the lower id's).
+    pub dialled_by: Option<NodeId>,
     /// Milliseconds since a frame last arrived from it.
     pub last_heard_ms_ago: Option<u64>,
     /// Frames to it dropped because the queue was full or no connection was up.
@@ -258,6 +260,7 @@ impl Transport {
                 peer_addr: peer.peer_addr,
                 http_addr: peer.http_addr,
                 connected: peer.link.is_some(),
+                dialled_by: peer.link.as_ref().map(|link| link.dialer),
                 last_heard_ms_ago: peer
                     .last_heard
                     .map(|at| now.duration_since(at).as_millis() as u64),
@@ -605,5 +608,109 @@ impl ForwardIds {
     /// The next id.
     pub fn next(&self) -> ForwardId {
         self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<(NodeId, ForwardId)>>);
+
+    impl FrameHandler for Collect {
+        fn handle(&self, from: NodeId, frame: PeerFrame) {
+            if let PeerFrame::ForwardRead { id } = frame {
+                self.0.lock().push((from, id));
+            }
+        }
+    }
+
+    async fn node(
+        id: u64,
+        listener: TcpListener,
+        peers: BTreeMap<NodeId, SocketAddr>,
+        cluster: &str,
+    ) -> (Transport, Arc<Collect>) {
+        let address = listener.local_addr().unwrap();
+        let handler = Arc::new(Collect::default());
+        // Dropping the sender would read as "shut down": keep it for the test's lifetime.
+        let (stop, shutdown) = watch::channel(false);
+        std::mem::forget(stop);
+        let config = TransportConfig {
+            node: NodeId(id),
+            cluster_id: cluster.into(),
+            peer_addr: address,
+            http_addr: address,
+            peers,
+        };
+        let transport = Transport::start(config, listener, handler.clone(), shutdown);
+        (transport, handler)
+    }
+
+    async fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+        for _ in 0..200 {
+            if condition() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn two_nodes_dialling_each_other_settle_on_one_connection_used_both_ways() {
+        let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let second = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a, b) = (first.local_addr().unwrap(), second.local_addr().unwrap());
+        let (one, heard_by_one) = node(1, first, [(NodeId(2), b)].into(), "c").await;
+        let (two, heard_by_two) = node(2, second, [(NodeId(1), a)].into(), "c").await;
+        let settled = || {
+            let (r1, r2) = (one.report(), two.report());
+            r1[0].dialled_by == Some(NodeId(1)) && r2[0].dialled_by == Some(NodeId(1))
+        };
+        assert!(
+            eventually(settled).await,
+            "{:?} {:?}",
+            one.report(),
+            two.report()
+        );
+        one.send(NodeId(2), &PeerFrame::ForwardRead { id: 7 });
+        two.send(NodeId(1), &PeerFrame::ForwardRead { id: 8 });
+        assert!(eventually(|| heard_by_two.0.lock().contains(&(NodeId(1), 7))).await);
+        assert!(eventually(|| heard_by_one.0.lock().contains(&(NodeId(2), 8))).await);
+    }
+
+    #[tokio::test]
+    async fn a_node_of_another_cluster_never_connects_and_cut_links_drop_frames() {
+        let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let second = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (a, b) = (first.local_addr().unwrap(), second.local_addr().unwrap());
+        let (one, _) = node(1, first, [(NodeId(2), b)].into(), "ours").await;
+        let (two, _) = node(2, second, [(NodeId(1), a)].into(), "theirs").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!one.report()[0].connected && !two.report()[0].connected);
+
+        let third = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fourth = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (c, d) = (third.local_addr().unwrap(), fourth.local_addr().unwrap());
+        let (three, _) = node(3, third, [(NodeId(4), d)].into(), "ours").await;
+        let (four, heard_by_four) = node(4, fourth, [(NodeId(3), c)].into(), "ours").await;
+        assert!(eventually(|| three.report()[0].connected && four.report()[0].connected).await);
+        three.set_fault(
+            NodeId(4),
+            LinkFault {
+                cut: true,
+                ..LinkFault::default()
+            },
+        );
+        three.send(NodeId(4), &PeerFrame::ForwardRead { id: 1 });
+        three.set_fault(NodeId(4), LinkFault::default());
+        three.send(NodeId(4), &PeerFrame::ForwardRead { id: 2 });
+        assert!(eventually(|| heard_by_four.0.lock().contains(&(NodeId(3), 2))).await);
+        assert!(
+            !heard_by_four.0.lock().contains(&(NodeId(3), 1)),
+            "a cut link dropped it"
+        );
     }
 }
