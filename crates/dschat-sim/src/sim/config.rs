@@ -79,7 +79,8 @@ pub enum FaultKind {
     /// after (before its fsync), then the winner is cut off (TESTING.md row 1).
     CrashVoters,
     /// The leader stops and is cut off; when it resumes, every client reads from it
-    /// (TESTING.md rows 3 and 4).
+    /// (TESTING.md row 3; the pause is what row 4 needs, but the simulated replicas do not use
+    /// lease reads).
     DeposedLeader,
     /// Three leader changes with partly replicated entries, each leader cut off right after
     /// it wins or commits: the Raft paper's figure 8 (TESTING.md rows 5 and 7).

@@ -19,7 +19,8 @@
 //!   others elect a leader of a later term. A node that votes before its vote is durable
 //!   forgets the vote and the term, and the others elect a second leader of the same term:
 //!   the election-safety invariant fails.
-//! - [`FaultKind::DeposedLeader`] (rows 3 and 4): the leader stops (a long GC pause) and is cut
+//! - [`FaultKind::DeposedLeader`] (row 3; its pause is what row 4 needs, but the simulated
+//!   replicas do not use lease reads): the leader stops (a long GC pause) and is cut
 //!   off from every other node while stopped; the others elect a new leader and go on
 //!   writing. When it resumes, still cut off, every client is steered to it (a stale load
 //!   balancer or DNS entry). A correct leader confirms its leadership with a heartbeat round
