@@ -13,6 +13,8 @@
 //! | `PUT /lab/api/nodes/{id}/clock` | `{"skew_ms": -5000}`: skew the node's wall clock |
 //! | `PUT /lab/api/links` | `{"from":[1],"to":[2,3],"cut":true}` (also `delay_ms`, `loss_percent`, `one_way`) |
 //! | `POST /lab/api/heal` | clear every link fault and skew, resume paused nodes, restart crashed ones |
+//! | `GET /lab/api/trace?after=1:40,2:17` | the Raft messages the nodes sent and received after each node's cursor |
+//! | `GET /lab` | the dashboard: nodes, logs, a live space-time diagram, fault buttons, guided demos |
 //!
 //! Crashes and pauses are done by the supervisor to the processes; link faults and clock skew
 //! are set on the nodes themselves through their lab-only admin routes. Ctrl-C stops every
@@ -139,9 +141,12 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     say(&format!(
         "  controls: http://{control_addr}/lab/api/cluster   (crash, restart, pause, cut links, skew clocks)"
     ));
+    say(&format!("  dashboard: http://{control_addr}/lab"));
     say("Stop with Ctrl-C.");
     let app = Router::new()
         .route("/", get(index))
+        .route("/lab", get(dashboard))
+        .route("/lab/api/trace", get(trace))
         .route("/lab/api/cluster", get(cluster))
         .route("/lab/api/nodes/{id}/{action}", post(node_action))
         .route("/lab/api/nodes/{id}/clock", put(clock))
@@ -300,6 +305,68 @@ fn say(text: &str) {
 }
 
 type Answer = Result<Json<Value>, (StatusCode, String)>;
+
+/// The dashboard page (plain HTML and JavaScript, no outside assets).
+const DASHBOARD_HTML: &str = include_str!("lab/dashboard.html");
+
+async fn dashboard() -> axum::response::Html<&'static str> {
+    axum::response::Html(DASHBOARD_HTML)
+}
+
+#[derive(Deserialize)]
+struct TraceQuery {
+    /// `node:seq` pairs, comma-separated: each node's last event seen.
+    #[serde(default)]
+    after: String,
+}
+
+/// Every running node's trace events after the cursor given for it, merged by time.
+async fn trace(
+    State(lab): State<Arc<Lab>>,
+    axum::extract::Query(query): axum::extract::Query<TraceQuery>,
+) -> Json<Value> {
+    let cursors: std::collections::BTreeMap<u64, u64> = query
+        .after
+        .split(',')
+        .filter_map(|pair| {
+            let (node, seq) = pair.split_once(':')?;
+            Some((node.trim().parse().ok()?, seq.trim().parse().ok()?))
+        })
+        .collect();
+    let targets: Vec<(u64, SocketAddr)> = lab
+        .nodes
+        .lock()
+        .await
+        .iter()
+        .filter(|n| n.child.is_some() && !n.paused)
+        .map(|n| (n.id, n.http))
+        .collect();
+    let mut events = Vec::new();
+    let mut next = json!({});
+    for (id, http) in targets {
+        let after = cursors.get(&id).copied().unwrap_or(0);
+        let url = format!("http://{http}/api/v1/lab/trace?after={after}");
+        let answer = lab
+            .client
+            .get(url)
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await;
+        let Ok(response) = answer else { continue };
+        let Ok(body) = response.json::<Value>().await else {
+            continue;
+        };
+        let node_events = body["events"].as_array().cloned().unwrap_or_default();
+        let last = node_events
+            .last()
+            .and_then(|e| e["seq"].as_u64())
+            .unwrap_or(after);
+        next[id.to_string()] = json!(last);
+        events.extend(node_events);
+    }
+    events.sort_by_key(|e| e["time_us"].as_u64().unwrap_or(0));
+    Json(json!({ "events": events, "cursors": next }))
+}
 
 fn unknown_node(id: u64) -> (StatusCode, String) {
     (StatusCode::NOT_FOUND, format!("no node {id} in this lab"))

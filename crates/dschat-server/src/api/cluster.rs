@@ -308,3 +308,26 @@ pub async fn set_clock_skew(
     tracing::warn!(skew_ms = skew.skew_ms, "lab: clock skew set");
     Ok(Json(skew))
 }
+
+/// Query of `GET /api/v1/lab/trace`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceQuery {
+    /// Only events after this sequence number (0: all that are kept).
+    #[serde(default)]
+    pub after: u64,
+}
+
+/// `GET /api/v1/lab/trace`: the Raft messages this node sent and received (lab mode only).
+pub async fn trace(
+    State(state): State<AppState>,
+    address: ClientAddress,
+    super::extract::ApiQuery(query): super::extract::ApiQuery<TraceQuery>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let cluster = lab(&state, address)?;
+    let events = cluster
+        .trace()
+        .map(|trace| trace.since(query.after))
+        .unwrap_or_default();
+    Ok(Json(serde_json::json!({ "events": events })))
+}

@@ -120,6 +120,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/cluster/leader"),
     ("put", "/api/v1/lab/links/{node}"),
     ("put", "/api/v1/lab/clock"),
+    ("get", "/api/v1/lab/trace"),
 ];
 
 /// Builds the router for `node`.
@@ -193,7 +194,8 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route("/cluster/leader", post(cluster::transfer_leader))
         .route("/lab/links/{node}", put(cluster::set_link_fault))
-        .route("/lab/clock", put(cluster::set_clock_skew));
+        .route("/lab/clock", put(cluster::set_clock_skew))
+        .route("/lab/trace", get(cluster::trace));
     Router::new()
         .nest("/api/v1", api)
         .route("/", get(index))

@@ -127,6 +127,8 @@ pub struct Driver {
     pub next_request: u64,
     /// Set by [`Input::Stop`].
     pub stop_requested: bool,
+    /// Lab mode: where sent and received messages are recorded.
+    pub trace: Option<Arc<super::trace::LabTrace>>,
 }
 
 impl Driver {
@@ -222,6 +224,9 @@ impl Driver {
     fn handle(&mut self, input: Input) -> Result<(), ReplicaError> {
         match input {
             Input::Peer(envelope) => {
+                if let Some(trace) = &self.trace {
+                    trace.record(self.replica.id(), &envelope, false, unix_us_now());
+                }
                 let effects = self.replica.receive(envelope)?;
                 self.carry_out(effects);
             }
@@ -263,6 +268,9 @@ impl Driver {
 
     fn carry_out(&mut self, effects: Effects) {
         for envelope in effects.messages {
+            if let Some(trace) = &self.trace {
+                trace.record(self.replica.id(), &envelope, true, unix_us_now());
+            }
             let to = envelope.to;
             self.transport.send(to, &PeerFrame::Raft(envelope));
         }
@@ -335,6 +343,14 @@ fn recent_terms(
         }
     }
     runs
+}
+
+/// Wall-clock microseconds, for the lab's trace.
+fn unix_us_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// Whether `status` says this node leads.

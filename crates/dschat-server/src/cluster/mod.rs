@@ -36,6 +36,7 @@
 
 pub mod driver;
 pub mod frame;
+pub mod trace;
 pub mod transport;
 
 use crate::clocks::unix_ms_now;
@@ -127,6 +128,8 @@ pub struct ClusterLog {
     next_session: std::sync::atomic::AtomicU64,
     /// Lab: added to the wall clock that stamps writes.
     clock_skew_ms: AtomicI64,
+    /// Lab: the message trace.
+    trace: Option<Arc<trace::LabTrace>>,
 }
 
 /// Forwarded requests awaiting their answer.
@@ -250,7 +253,13 @@ impl ClusterLog {
             session_base: rand::random::<u64>() | (1 << 63),
             next_session: std::sync::atomic::AtomicU64::new(0),
             clock_skew_ms: AtomicI64::new(0),
+            trace: None,
         }
+    }
+
+    /// Lab mode: the message trace.
+    pub fn trace(&self) -> Option<&trace::LabTrace> {
+        self.trace.as_deref()
     }
 
     /// The handler the transport must be started with; call [`ClusterHandler::bind`] once the
@@ -618,6 +627,7 @@ impl Cluster {
             shutdown_seen,
         );
         handler.bind(transport.clone());
+        let trace = cluster.lab.then(|| Arc::new(trace::LabTrace::default()));
         let driver = driver::Driver {
             replica,
             transport: transport.clone(),
@@ -629,17 +639,19 @@ impl Cluster {
             pending: HashMap::new(),
             next_request: 0,
             stop_requested: false,
+            trace: trace.clone(),
         };
         let handle = driver::spawn(driver, receiver)?;
-        let log = ClusterLog::new(me, cluster, inputs, status, applied, transport, forwards);
+        let mut log = ClusterLog::new(me, cluster, inputs, status, applied, transport, forwards);
+        log.trace = trace;
         Ok(crate::node::Opened {
             state,
             search,
-            log: crate::node::Log::Cluster(Cluster {
+            log: crate::node::Log::Cluster(Box::new(Cluster {
                 log,
                 driver: parking_lot::Mutex::new(Some(handle)),
                 shutdown,
-            }),
+            })),
         })
     }
 

@@ -107,8 +107,8 @@ const PROPOSAL_OVERHEAD_BYTES: usize = 64;
 pub(crate) enum Log {
     /// The one-node default: a local write-ahead log.
     Local(LocalLog),
-    /// A Raft cluster.
-    Cluster(crate::cluster::Cluster),
+    /// A Raft cluster (boxed: it is much larger than the local log's handle).
+    Cluster(Box<crate::cluster::Cluster>),
 }
 
 /// State shared by the front ends and the thread that applies changes.
