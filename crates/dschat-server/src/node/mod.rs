@@ -134,6 +134,7 @@ impl Node {
             )));
         }
         std::fs::create_dir_all(&config.data_dir)?;
+        check_data_dir_mode(&config)?;
         let hub = Arc::new(Hub::default());
         let log_stats = Arc::new(LogStats::default());
         let opened = match &config.cluster {
@@ -260,6 +261,28 @@ impl Node {
     }
 }
 
+/// Refuses a data directory written in the other mode: a one-node server keeps its log in
+/// `wal/` and `state.redb`, a cluster node in `raft/`. Starting in the other mode would show an
+/// empty chat while the data sat unused, which looks like loss; there is no conversion yet.
+fn check_data_dir_mode(config: &ServerConfig) -> Result<(), OpenError> {
+    let directory = &config.data_dir;
+    let alone = directory.join("wal").exists() || directory.join("state.redb").exists();
+    let clustered = directory.join("raft").exists();
+    match (&config.cluster, alone, clustered) {
+        (Some(_), true, false) => Err(OpenError::Config(format!(
+            "{} holds a one-node server's data (wal/, state.redb); a cluster node keeps its \
+             data in raft/. Start it without --peers, or give the cluster node another --data-dir",
+            directory.display()
+        ))),
+        (None, false, true) => Err(OpenError::Config(format!(
+            "{} holds a cluster node's data (raft/); start it with the same --peers (or \
+             [cluster] settings) as before, or give the one-node server another --data-dir",
+            directory.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// What opening a log yields for the node.
 pub(crate) struct Opened {
     pub(crate) state: Arc<RwLock<ChatState>>,
@@ -277,5 +300,33 @@ pub(crate) fn publish_events(state: &ChatState, hub: &Hub, events: &[(Timeline, 
         let view = state.event_view(*timeline, event);
         let json = serde_json::to_string(&EventJson::new(state, &view)).expect("events serialize");
         hub.publish(FeedItem::Event(view), json);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_directory_of_the_other_mode_is_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let alone = ServerConfig {
+            data_dir: directory.path().to_path_buf(),
+            ..ServerConfig::default()
+        };
+        let clustered = ServerConfig {
+            cluster: Some(crate::cluster::ClusterConfig::default()),
+            ..alone.clone()
+        };
+        assert!(check_data_dir_mode(&alone).is_ok() && check_data_dir_mode(&clustered).is_ok());
+        std::fs::create_dir(directory.path().join("wal")).unwrap();
+        assert!(check_data_dir_mode(&alone).is_ok());
+        let refusal = check_data_dir_mode(&clustered).unwrap_err().to_string();
+        assert!(refusal.contains("one-node server's data"), "{refusal}");
+        std::fs::remove_dir(directory.path().join("wal")).unwrap();
+        std::fs::create_dir(directory.path().join("raft")).unwrap();
+        assert!(check_data_dir_mode(&clustered).is_ok());
+        let refusal = check_data_dir_mode(&alone).unwrap_err().to_string();
+        assert!(refusal.contains("cluster node's data"), "{refusal}");
     }
 }
