@@ -109,8 +109,9 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
-    /// Start a local cluster on loopback ports (node i: HTTP on 7070+i) with fault controls
-    /// (crash, pause, cut links, skew clocks) on 127.0.0.1:7070; Ctrl-C stops it.
+    /// Start a local cluster on loopback ports (node i: HTTP on 7070+i) with a dashboard and
+    /// fault controls (crash, pause, cut links, skew clocks) at http://127.0.0.1:7070/lab;
+    /// Ctrl-C stops it.
     Lab(lab::LabArgs),
     /// Look at or change a running cluster: status, add, remove, transfer-leader.
     Cluster {
