@@ -260,16 +260,21 @@ async fn leader(lab: &Lab) -> Option<u64> {
         .and_then(|n| n["id"].as_u64())
 }
 
-/// The nemesis: kill -9 the leader, pause a node, cut the leader away; heal after each.
+/// How long one fault lasts, and how long the cluster then gets, healed, before the next.
+const FAULT: Duration = Duration::from_millis(1_200);
+const SETTLE: Duration = Duration::from_millis(1_300);
+
+/// The nemesis, round after round: kill -9 the leader, SIGSTOP the leader, cut the leader
+/// away from the others, SIGSTOP a follower; heal after each.
 async fn nemesis(lab: &Lab, nodes: usize, stop: Instant) -> Vec<String> {
     use reqwest::Method;
     let mut done = Vec::new();
     let mut round = 0u64;
-    while Instant::now() + Duration::from_secs(3) < stop {
+    while Instant::now() + FAULT + SETTLE <= stop {
         round += 1;
         let target = leader(lab).await.unwrap_or(1);
-        let other = target % nodes as u64 + 1;
-        match round % 3 {
+        let follower = target % nodes as u64 + 1;
+        match round % 4 {
             1 => {
                 control(
                     lab,
@@ -284,22 +289,32 @@ async fn nemesis(lab: &Lab, nodes: usize, stop: Instant) -> Vec<String> {
                 control(
                     lab,
                     Method::POST,
-                    &format!("/lab/api/nodes/{other}/pause"),
+                    &format!("/lab/api/nodes/{target}/pause"),
                     None,
                 )
                 .await;
-                done.push(format!("SIGSTOP node {other}"));
+                done.push(format!("SIGSTOP leader {target}"));
             }
-            _ => {
+            3 => {
                 let rest: Vec<u64> = (1..=nodes as u64).filter(|&n| n != target).collect();
                 let cut = json!({"from": [target], "to": rest, "cut": true});
                 control(lab, Method::PUT, "/lab/api/links", Some(cut)).await;
                 done.push(format!("cut leader {target} away"));
             }
+            _ => {
+                control(
+                    lab,
+                    Method::POST,
+                    &format!("/lab/api/nodes/{follower}/pause"),
+                    None,
+                )
+                .await;
+                done.push(format!("SIGSTOP follower {follower}"));
+            }
         }
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        tokio::time::sleep(FAULT).await;
         control(lab, Method::POST, "/lab/api/heal", None).await;
-        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        tokio::time::sleep(SETTLE).await;
     }
     done
 }
@@ -329,7 +344,7 @@ async fn run(nodes: usize) {
     let seconds: u64 = std::env::var("DSCHAT_FAULT_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(11);
     let data = tempfile::tempdir().unwrap();
     let lab = start_lab(nodes, data.path());
     let recorder = Recorder {
@@ -345,14 +360,20 @@ async fn run(nodes: usize) {
         .await
         .unwrap();
     assert!(created.status().is_success(), "{}", created.status());
+    let mut tokens = Vec::new();
+    for client in 0..CLIENTS {
+        let node = &lab.nodes[client as usize % nodes];
+        tokens.push(member(node, &format!("poster{client}")).await);
+    }
+    for client in 0..READERS {
+        tokens.push(member(&lab.nodes[0], &format!("reader{client}")).await);
+    }
+    // The run's clock starts once the clients are set up, so every fault round fits in it.
     let stop = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
+    let mut tokens = tokens.into_iter();
     for client in 0..CLIENTS {
-        let token = member(
-            &lab.nodes[client as usize % nodes],
-            &format!("poster{client}"),
-        )
-        .await;
+        let token = tokens.next().unwrap();
         tasks.push(tokio::spawn(poster(
             recorder.clone(),
             lab.nodes.clone(),
@@ -362,7 +383,7 @@ async fn run(nodes: usize) {
         )));
     }
     for client in 0..READERS {
-        let token = member(&lab.nodes[0], &format!("reader{client}")).await;
+        let token = tokens.next().unwrap();
         tasks.push(tokio::spawn(reader(
             recorder.clone(),
             lab.nodes.clone(),
@@ -400,7 +421,7 @@ async fn run(nodes: usize) {
         .filter(|e| e.operation == "post" && e.kind == EventKind::Ok)
         .count();
     println!("{nodes} nodes, {seconds} s: faults {faults:?}; {acknowledged} posts acknowledged");
-    assert!(faults.len() >= 2, "the nemesis struck: {faults:?}");
+    assert!(faults.len() >= 4, "every kind of fault struck: {faults:?}");
     assert!(
         acknowledged >= 50,
         "the cluster made progress: {acknowledged} acknowledged posts"

@@ -127,13 +127,17 @@ pub struct Driver {
     pub next_request: u64,
     /// Set by [`Input::Stop`].
     pub stop_requested: bool,
+    /// Set by the node at shutdown, checked after every round (the queue may be full).
+    pub stop_flag: Arc<std::sync::atomic::AtomicBool>,
     /// Lab mode: where sent and received messages are recorded.
     pub trace: Option<Arc<super::trace::LabTrace>>,
 }
 
 impl Driver {
-    /// Runs until the input channel closes or storage fails.
+    /// Runs until the input channel closes, the node stops it, or storage fails. However it
+    /// ends (a panic included), the status says `stopped`, so requests stop waiting for it.
     pub fn run(mut self, inputs: Receiver<Input>) {
+        let _stopped = StoppedOnExit(self.status.clone());
         let mut next_tick = Instant::now() + self.tick;
         let mut writes = Vec::new();
         loop {
@@ -148,12 +152,12 @@ impl Driver {
                 tracing::error!(%error, "storage failed; this node stops taking part in the cluster");
                 break;
             }
-            if self.stop_requested {
+            if self.stop_requested || self.stop_flag.load(std::sync::atomic::Ordering::Acquire) {
                 break;
             }
         }
-        self.status.send_modify(|status| status.stopped = true);
-        // Dropping the pending senders tells their waiters to retry elsewhere.
+        // Dropping the pending senders (with `self`) tells their waiters to retry elsewhere;
+        // the guard publishes `stopped`.
     }
 
     fn round(
@@ -322,6 +326,15 @@ impl Driver {
                 stopped: false,
             });
         }
+    }
+}
+
+/// Publishes `stopped` when the driver's thread ends, by return or by panic.
+struct StoppedOnExit(watch::Sender<DriverStatus>);
+
+impl Drop for StoppedOnExit {
+    fn drop(&mut self) {
+        self.0.send_modify(|status| status.stopped = true);
     }
 }
 

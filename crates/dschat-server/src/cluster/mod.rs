@@ -107,8 +107,9 @@ impl Default for ClusterConfig {
 const FORWARD_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// How long to wait for news of a leader before asking again.
 const LEADER_WAIT: Duration = Duration::from_millis(50);
-/// How long a node waits to apply a write it forwarded before answering anyway.
-const APPLY_WAIT: Duration = Duration::from_secs(2);
+/// The least time a node waits to apply a write the leader has applied, even when the
+/// request's deadline has passed meanwhile.
+const MIN_APPLY_WAIT: Duration = Duration::from_millis(200);
 /// Bound: forwarded requests awaiting an answer; past it new ones are refused as overloaded.
 const MAX_PENDING_FORWARDS: usize = 65_536;
 /// Bound: inputs waiting for the driver.
@@ -136,7 +137,8 @@ pub struct ClusterLog {
 #[derive(Default)]
 pub struct Forwards {
     ids: transport::ForwardIds,
-    waiting: Mutex<HashMap<ForwardId, oneshot::Sender<ForwardOutcome>>>,
+    /// By the node asked and the id: only that node's reply can answer it.
+    waiting: Mutex<HashMap<(NodeId, ForwardId), oneshot::Sender<ForwardOutcome>>>,
 }
 
 /// Receives what peers send and routes it: Raft messages to the driver, forwarded requests
@@ -174,7 +176,7 @@ impl FrameHandler for ClusterHandler {
                 self.serve_forward(from, id, Input::Read { reply }, outcome);
             }
             PeerFrame::ForwardReply { id, outcome } => {
-                if let Some(waiter) = self.forwards.waiting.lock().remove(&id) {
+                if let Some(waiter) = self.forwards.waiting.lock().remove(&(from, id)) {
                     let _ = waiter.send(outcome);
                 }
             }
@@ -194,8 +196,14 @@ impl ClusterHandler {
         let Some(transport) = self.transport.get().cloned() else {
             return;
         };
-        if self.inputs.try_send(input).is_err() {
-            let outcome = ForwardOutcome::Busy("the leader's queue is full".into());
+        if let Err(error) = self.inputs.try_send(input) {
+            let outcome = match error {
+                std::sync::mpsc::TrySendError::Full(_) => {
+                    ForwardOutcome::Busy("the leader's queue is full".into())
+                }
+                // The driver stopped: this node leads no more.
+                std::sync::mpsc::TrySendError::Disconnected(_) => ForwardOutcome::NotLeader(None),
+            };
             transport.send(from, &PeerFrame::ForwardReply { id, outcome });
             return;
         }
@@ -335,11 +343,21 @@ impl ClusterLog {
         command: Command,
     ) -> Result<Result<Response, ChatError>, ProposeError> {
         let session = session.unwrap_or_else(|| self.fresh_session());
+        let deadline = Instant::now() + self.request_timeout();
         let outcome = self.route(&Routed::Write { session, command }).await?;
         match outcome {
             ForwardOutcome::Applied { index, reply } => {
-                self.wait_applied(index, APPLY_WAIT).await;
-                Ok(reply)
+                // The answer is built from this node's state, so it must have applied the
+                // write. If it cannot catch up in time, the client is told to retry; under
+                // its session the retry gets the same reply and applies nothing again.
+                let left = deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(MIN_APPLY_WAIT);
+                if self.wait_applied(index, left).await {
+                    Ok(reply)
+                } else {
+                    Err(ProposeError::NoQuorum)
+                }
             }
             _ => Err(ProposeError::NoQuorum),
         }
@@ -372,10 +390,16 @@ impl ClusterLog {
     async fn route(&self, routed: &Routed) -> Result<ForwardOutcome, ProposeError> {
         let deadline = Instant::now() + self.request_timeout();
         let mut status = self.status.clone();
+        let mut busy = false;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(ProposeError::NoQuorum);
+                // Refused as busy to the end (queues full): overloaded, not cut off.
+                return Err(if busy {
+                    ProposeError::Overloaded
+                } else {
+                    ProposeError::NoQuorum
+                });
             }
             let current = status.borrow_and_update().clone();
             if current.stopped {
@@ -388,12 +412,14 @@ impl ClusterLog {
                 Some(leader) => self.attempt_forward(leader, routed, left).await?,
                 None => None,
             };
+            busy = matches!(attempt, Some(ForwardOutcome::Busy(_)));
             match attempt {
-                Some(ForwardOutcome::Busy(reason)) => {
-                    tracing::debug!(%reason, "the leader is busy");
-                    return Err(ProposeError::Overloaded);
-                }
-                Some(ForwardOutcome::NotLeader(_) | ForwardOutcome::Retry) | None => {
+                // Busy: a full queue, or a leadership transfer under way (a new leader comes
+                // within an election timeout). Either way, try again until the deadline.
+                Some(
+                    ForwardOutcome::Busy(_) | ForwardOutcome::NotLeader(_) | ForwardOutcome::Retry,
+                )
+                | None => {
                     // Wait for news of a (new) leader, briefly, then try again.
                     let wait = LEADER_WAIT.min(deadline.saturating_duration_since(Instant::now()));
                     let _ = tokio::time::timeout(wait, status.changed()).await;
@@ -426,10 +452,18 @@ impl ClusterLog {
                 return Err(ProposeError::ShuttingDown)
             }
         }
-        match tokio::time::timeout(left, outcome).await {
-            Ok(Ok(outcome)) => Ok(Some(forward_outcome(outcome))),
-            // The driver dropped the request (it stopped) or time ran out.
-            Ok(Err(_)) | Err(_) => Ok(None),
+        // Stop waiting when this node stops leading: its entry may never be committed, and
+        // the request (under its session) is safe to send to the new leader.
+        let mut status = self.status.clone();
+        let me = self.me;
+        let deposed = status.wait_for(|s| s.raft.leader != Some(me) || s.stopped);
+        tokio::select! {
+            outcome = tokio::time::timeout(left, outcome) => match outcome {
+                Ok(Ok(outcome)) => Ok(Some(forward_outcome(outcome))),
+                // The driver dropped the request (it stopped) or time ran out.
+                Ok(Err(_)) | Err(_) => Ok(None),
+            },
+            _ = deposed => Ok(None),
         }
     }
 
@@ -456,7 +490,7 @@ impl ClusterLog {
             if waiting.len() >= MAX_PENDING_FORWARDS {
                 return Err(ProposeError::Overloaded);
             }
-            waiting.insert(id, reply);
+            waiting.insert((leader, id), reply);
         }
         self.transport.send(leader, &frame);
         // Stop waiting as soon as another node is known to lead: the old leader may be dead,
@@ -469,7 +503,7 @@ impl ClusterLog {
             }
             _ = leader_changed => None,
         };
-        self.forwards.waiting.lock().remove(&id);
+        self.forwards.waiting.lock().remove(&(leader, id));
         Ok(result)
     }
 
@@ -533,6 +567,8 @@ pub struct Cluster {
     log: ClusterLog,
     driver: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
+    /// Tells the driver to stop at the end of its round (shared with it).
+    stop_flag: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Cluster {
@@ -628,6 +664,7 @@ impl Cluster {
         );
         handler.bind(transport.clone());
         let trace = cluster.lab.then(|| Arc::new(trace::LabTrace::default()));
+        let stop_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let driver = driver::Driver {
             replica,
             transport: transport.clone(),
@@ -639,6 +676,7 @@ impl Cluster {
             pending: HashMap::new(),
             next_request: 0,
             stop_requested: false,
+            stop_flag: stop_flag.clone(),
             trace: trace.clone(),
         };
         let handle = driver::spawn(driver, receiver)?;
@@ -651,6 +689,7 @@ impl Cluster {
                 log,
                 driver: parking_lot::Mutex::new(Some(handle)),
                 shutdown,
+                stop_flag,
             })),
         })
     }
@@ -673,7 +712,12 @@ impl Cluster {
         let _ = self.shutdown.send(true);
         // The transport's handler holds an input sender too, so the driver is told to stop
         // rather than waiting for every sender to go.
-        let _ = self.log.inputs.send(Input::Stop);
+        if self.log.inputs.try_send(Input::Stop).is_err() {
+            // A full queue: the driver is busy and will see the flag at the end of its round.
+            tracing::warn!("the driver's queue is full at shutdown; waiting for it to drain");
+        }
+        self.stop_flag
+            .store(true, std::sync::atomic::Ordering::Release);
         if let Some(driver) = self.driver.lock().take() {
             let _ = driver.join();
         }

@@ -114,6 +114,9 @@ struct Shared {
     peers: Mutex<BTreeMap<NodeId, PeerState>>,
     next_connection: AtomicU64,
     shutdown: watch::Receiver<bool>,
+    /// The runtime the transport's tasks run on: [`Transport::send`] is called from the
+    /// driver's plain thread, where `tokio::spawn` alone would panic.
+    runtime: tokio::runtime::Handle,
 }
 
 #[derive(Default)]
@@ -170,6 +173,7 @@ impl Transport {
                 peers: Mutex::new(peers),
                 next_connection: AtomicU64::new(1),
                 shutdown,
+                runtime: tokio::runtime::Handle::current(),
             }),
         };
         let accepting = transport.clone();
@@ -211,7 +215,7 @@ impl Transport {
         };
         if fault.delay_ms > 0 {
             let shared = self.shared.clone();
-            tokio::spawn(async move {
+            self.shared.runtime.spawn(async move {
                 tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
                 if queue.try_send(bytes).is_err() {
                     count_drop(&shared, to);
@@ -600,9 +604,17 @@ async fn write_loop(
     }
 }
 
-/// Ids for forwarded requests, unique within one node's lifetime.
-#[derive(Debug, Default)]
+/// Ids for forwarded requests. They start at a random number at each process start, so a
+/// late reply meant for a previous incarnation of this node (killed and restarted while its
+/// request was in flight) never matches a request of this one.
+#[derive(Debug)]
 pub struct ForwardIds(AtomicU64);
+
+impl Default for ForwardIds {
+    fn default() -> ForwardIds {
+        ForwardIds(AtomicU64::new(rand::random::<u64>() >> 1))
+    }
+}
 
 impl ForwardIds {
     /// The next id.
@@ -712,5 +724,16 @@ mod tests {
             !heard_by_four.0.lock().contains(&(NodeId(3), 1)),
             "a cut link dropped it"
         );
+        // The driver sends from a plain thread: a delayed frame must not need a runtime there.
+        let delay = LinkFault {
+            delay_ms: 50,
+            ..LinkFault::default()
+        };
+        three.set_fault(NodeId(4), delay);
+        let sender = three.clone();
+        std::thread::spawn(move || sender.send(NodeId(4), &PeerFrame::ForwardRead { id: 3 }))
+            .join()
+            .expect("sending a delayed frame from a plain thread does not panic");
+        assert!(eventually(|| heard_by_four.0.lock().contains(&(NodeId(3), 3))).await);
     }
 }
