@@ -68,6 +68,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "dschat is serving; data in {}",
         data_dir.display()
     ));
+    say(&format!("  Web:       http://{address}/"));
     say(&format!(
         "  HTTP API:  http://{address}/api/v1   (OpenAPI: http://{address}/api/v1/openapi.json)"
     ));
