@@ -51,15 +51,22 @@ async function send(page, text) {
 
 const token = (page) => page.evaluate(() => localStorage.getItem('dschat.token'));
 
-/** Waits until `page` shows exactly the server's history of `room`, nothing pending. */
-async function showsHistory(page, room, what) {
+/**
+ * Waits until `page` shows exactly the server's history of `room`, nothing pending. With
+ * `tail`, the page may show only the newest part (it has not scrolled all the way up), but
+ * that part must be exactly the end of the history: contiguous, in order, each once.
+ */
+async function showsHistory(page, room, what, { tail = false } = {}) {
   const viewer = await token(page);
   let expected = [];
   await eventually(async () => {
-    expected = asShown(await server.fullHistory(room, viewer));
     const pending = await page.$$eval('#message-list li.pending', (items) => items.length);
-    return { shown: await shownMessages(page), pending };
-  }, ({ shown, pending }) => pending === 0 && JSON.stringify(shown) === JSON.stringify(expected), what);
+    const shown = await shownMessages(page);
+    const history = asShown(await server.fullHistory(room, viewer));
+    expected = tail ? history.slice(-shown.length) : history;
+    return { shown, pending };
+  }, ({ shown, pending }) => pending === 0 && shown.length > 0
+    && JSON.stringify(shown) === JSON.stringify(expected), what);
   const shown = await shownMessages(page);
   assert.deepEqual(shown, expected, what);
   assert.equal(new Set(shown.map((message) => message.id)).size, shown.length, `${what}: an id shown twice`);
@@ -210,6 +217,47 @@ test('private messages arrive and show as unread', async () => {
   await eventually(() => shownMessages(bob), (shown) => shown.length === 1 && shown[0].body === 'psst, bob',
     'bob sees the private message');
   await screenshot(bob, 'private-phone');
+});
+
+test('unread counts, the topic, and leaving a room', async () => {
+  await openSidebar(alice);
+  await alice.click('#room-list button[data-place="room:general"]');
+  await send(alice, 'unread one');
+  await send(alice, 'unread two');
+  await openSidebar(bob);
+  await eventually(() => bob.textContent('#room-list button[data-place="room:general"]'),
+    (text) => text === '#general2', 'bob to see 2 unread in #general');
+  await screenshot(bob, 'phone-unread');
+  await alice.click('#edit-topic');
+  await alice.fill('#topic-input', 'now about walruses');
+  await alice.press('#topic-input', 'Enter');
+  await alice.waitForSelector('#room-topic:text("now about walruses")');
+  await bob.click('#room-list button[data-place="room:general"]');
+  await bob.waitForSelector('#room-topic:text("now about walruses")');
+  const tail = await showsHistory(bob, 'general', 'bob back in #general', { tail: true });
+  assert.deepEqual(tail.slice(-2).map((m) => m.body), ['unread one', 'unread two']);
+  await openSidebar(bob);
+  await eventually(() => bob.textContent('#room-list button[data-place="room:general"]'),
+    (text) => text === '#general', 'the unread count to clear once read');
+  await bob.click('#room-list button[data-place="room:general"]');
+  await bob.click('#leave-room');
+  await openSidebar(bob);
+  await bob.waitForSelector('button[aria-label="Join #general"]');
+  await eventually(() => alice.textContent('#member-list'), (text) => !text.includes('bob'),
+    'bob to leave the member list', 20000);
+});
+
+test('every control is labelled and the pages raised no errors', async () => {
+  for (const page of [alice, bob]) {
+    const unlabelled = await page.$$eval('button, input, textarea', (controls) => controls
+      .filter((control) => {
+        if (control.type === 'hidden') return false;
+        const byLabel = control.labels && [...control.labels].some((label) => label.textContent.trim());
+        return !(byLabel || control.getAttribute('aria-label') || (control.tagName === 'BUTTON' && control.textContent.trim()));
+      })
+      .map((control) => control.outerHTML.slice(0, 120)));
+    assert.deepEqual(unlabelled, []);
+  }
   assert.deepEqual(alice.errors, []);
   assert.deepEqual(bob.errors, []);
 });

@@ -133,8 +133,8 @@ function startChat(token) {
     onProblem: (problem) => showError('room-error', problem.detail || problem.title),
     onUnauthenticated: endSession,
   });
-  app.feed.start();
   refreshPlaces().then(() => {
+    app.feed.start();
     const saved = sessionStorage.getItem('dschat.active');
     const [kind, ...rest] = saved ? saved.split(':') : [];
     const joined = app.rooms.filter((room) => room.joined);
@@ -164,7 +164,8 @@ async function refreshPlaces() {
     const [rooms, conversations] = await Promise.all([app.api.rooms(), app.api.conversations()]);
     app.rooms = rooms;
     app.conversations = conversations;
-    app.feed.follow(rooms.filter((room) => room.joined).map((room) => room.name));
+    const joined = rooms.filter((room) => room.joined).map((room) => room.name).sort();
+    if (JSON.stringify(joined) !== JSON.stringify(app.feed.rooms)) app.feed.follow(joined);
     renderPlaces();
   } catch (error) {
     showError('sidebar-error', error);
@@ -292,6 +293,11 @@ function afterPageLoaded(timeline) {
   if (!timeline.flushBuffer()) {
     timeline.reset();
     loadNewest(timeline);
+    return;
+  }
+  if (timeline.catchUpWanted && timeline.loading === 0) {
+    timeline.catchUpWanted = false;
+    catchUp(timeline);
   }
 }
 
@@ -341,6 +347,7 @@ async function loadNewer(timeline, limit = PAGE_SIZE) {
 
 /** After a feed that could not resume: fetch whatever each loaded timeline may have missed. */
 async function catchUp(timeline) {
+  if (timeline.loading > 0) { timeline.catchUpWanted = true; return; }
   if (!timeline.loaded) return;
   if (!timeline.newestId) { timeline.reset(); await loadNewest(timeline); return; }
   timeline.atNewest = false;
@@ -431,7 +438,7 @@ function scheduleMarkRead() {
 
 async function markRead() {
   const room = activeRoom();
-  if (!room || !room.joined || document.hidden) return;
+  if (!room || !room.joined || document.hidden || !scrollState($('messages')).atBottom) return;
   const timeline = timelineFor(app.active);
   const newest = timeline.atNewest ? timeline.newestId : null;
   if (!newest || !idAfter(newest, room.read_marker)) return;
