@@ -247,6 +247,21 @@ test('unread counts, the topic, and leaving a room', async () => {
     'bob to leave the member list', 20000);
 });
 
+test('keyboard only: the skip link leads to the message box, Enter sends', async () => {
+  await alice.click('#room-list button[data-place="room:general"]');
+  await alice.reload();
+  await alice.waitForSelector('#connection[data-state="live"]');
+  await alice.waitForSelector('#room-title:text("#general")');
+  await alice.keyboard.press('Tab');
+  assert.equal(await alice.evaluate(() => document.activeElement.className), 'skip-link');
+  await alice.keyboard.press('Enter');
+  assert.equal(await alice.evaluate(() => document.activeElement.id), 'composer-input');
+  await alice.keyboard.type('typed without a mouse');
+  await alice.keyboard.press('Enter');
+  const shown = await showsHistory(alice, 'general', 'the typed message', { tail: true });
+  assert.equal(shown[shown.length - 1].body, 'typed without a mouse');
+});
+
 test('every control is labelled and the pages raised no errors', async () => {
   for (const page of [alice, bob]) {
     const unlabelled = await page.$$eval('button, input, textarea', (controls) => controls

@@ -78,7 +78,7 @@ function showLogin() {
   $('logout').hidden = true;
   $('menu-toggle').hidden = true;
   $('whoami').textContent = '';
-  setConnection('offline', 'Not connected');
+  $('connection').hidden = true;
   $('login-nickname').focus();
 }
 
@@ -125,6 +125,7 @@ function startChat(token) {
   $('logout').hidden = false;
   $('menu-toggle').hidden = false;
   $('whoami').textContent = app.me.nickname;
+  $('connection').hidden = false;
   app.feed = new Feed(knownNodes(), token, sessionStorage.getItem('dschat.cursor'), {
     onEvent,
     onEphemeral: () => {},
