@@ -430,13 +430,34 @@ impl Replica {
         if index <= self.raft.status().snapshot_index {
             return Ok(Vec::new());
         }
-        let outputs = self.raft.snapshot_taken(index, self.chat.read().snapshot())?;
+        let outputs = self
+            .raft
+            .snapshot_taken(index, self.chat.read().snapshot())?;
         let snapshot = self
             .raft
             .snapshot()
             .expect("the node holds the snapshot it was just given");
         self.storage.save_snapshot(snapshot)?;
         Ok(outputs)
+    }
+
+    /// A timestamp and a fresh message id for something that is not logged (an ephemeral
+    /// message), from the same clocks that stamp writes, so ids never collide with them.
+    pub fn stamp_unlogged(
+        &mut self,
+        now_unix_ms: u64,
+    ) -> Result<
+        (
+            dschat_core::clock::hybrid::HybridTimestamp,
+            dschat_core::ids::MessageId,
+        ),
+        ReplicaError,
+    > {
+        {
+            let chat = self.chat.read();
+            self.clocks.observe(chat.last_time(), chat.last_event_id());
+        }
+        Ok(self.clocks.stamp(now_unix_ms)?)
     }
 
     /// Adds `node` as a learner (leader only).

@@ -25,6 +25,8 @@ pub struct ServerConfig {
     /// Size at which the write-ahead log starts a new segment file; compaction deletes whole
     /// segments.
     pub wal_segment_bytes: u64,
+    /// Run as a node of a Raft cluster (absent: alone, on a local log).
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +40,7 @@ impl Default for ServerConfig {
             token_lifetime_seconds: 30 * 24 * 3600,
             snapshot_every_entries: 100_000,
             wal_segment_bytes: 64 * 1024 * 1024,
+            cluster: None,
         }
     }
 }

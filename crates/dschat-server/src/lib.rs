@@ -1,7 +1,10 @@
 //! # dschat-server: the node runtime and its front ends
 //!
-//! - [`node`]: the runtime that puts a write-ahead log in front of the chat state machine
-//!   (group commit, fsync before acknowledgement) and publishes events to live feeds.
+//! - [`node`]: what the front ends talk to; alone it puts a local write-ahead log in front of
+//!   the chat state machine (group commit, fsync before acknowledgement) and publishes events
+//!   to live feeds.
+//! - [`cluster`]: the same node as a member of a Raft cluster: the Raft driver thread, the
+//!   peer transport, and routing of writes and reads to the leader.
 //! - [`api`]: the HTTP/JSON API under `/api/v1`, the WebSocket feed, and the original class
 //!   project's endpoints.
 //! - [`hub`]: fan-out of live events to subscribers with bounded queues.
@@ -12,6 +15,7 @@
 pub mod api;
 pub mod auth;
 pub mod clocks;
+pub mod cluster;
 pub mod config;
 pub mod hub;
 pub mod node;

@@ -2,6 +2,8 @@
 
 mod bench;
 mod client;
+mod cluster;
+mod lab;
 mod serve;
 mod sim;
 
@@ -106,6 +108,16 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Start a local cluster on loopback ports (node i: HTTP on 7070+i) with fault controls
+    /// (crash, pause, cut links, skew clocks) on 127.0.0.1:7070; Ctrl-C stops it.
+    Lab(lab::LabArgs),
+    /// Look at or change a running cluster: status, add, remove, transfer-leader.
+    Cluster {
+        #[command(flatten)]
+        options: cluster::ClusterOptions,
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
     /// Run a whole cluster in one thread, in simulated time, under random faults from a seed,
     /// and check what its clients saw (linearizability, lost or duplicated messages, feeds).
     Sim(sim::SimArgs),
@@ -165,6 +177,8 @@ async fn main() -> anyhow::Result<()> {
             json,
         } => client::tail(&client, rooms, after, json).await,
         Commands::Bench(BenchCommand::Posts(args)) => bench::run(args).await,
+        Commands::Lab(args) => lab::run(args).await,
+        Commands::Cluster { options, command } => cluster::run(options, command).await,
         Commands::Sim(args) => tokio::task::block_in_place(|| sim::run(args)),
     }
 }

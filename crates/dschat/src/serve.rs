@@ -26,6 +26,45 @@ pub struct ServeArgs {
     /// Turn off rate limits (for benchmarks and load tests on a trusted machine).
     #[arg(long)]
     no_rate_limits: bool,
+    /// This node's id in its cluster (0..1023); also the node field of the message ids it
+    /// mints [default: 1]
+    #[arg(long, env = "DSCHAT_NODE_ID")]
+    node_id: Option<u64>,
+    /// Run as a node of a Raft cluster. For a new cluster: every initial voter, this node
+    /// included, as ID=HOST:PORT of its peer port, comma-separated
+    /// (1=10.0.0.1:7170,2=10.0.0.2:7170,3=10.0.0.3:7170). With --join: members to contact.
+    #[arg(long, env = "DSCHAT_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    peers: Vec<(u64, SocketAddr)>,
+    /// Address this node listens on for its peers [default: this node's entry in --peers,
+    /// or 127.0.0.1:7170]
+    #[arg(long, env = "DSCHAT_PEER_LISTEN")]
+    peer_listen: Option<SocketAddr>,
+    /// The cluster's name; nodes of other clusters are refused [default: dschat]
+    #[arg(long, env = "DSCHAT_CLUSTER_ID")]
+    cluster_id: Option<String>,
+    /// Start empty and wait to be added to a running cluster (`dschat cluster add`).
+    #[arg(long)]
+    join: bool,
+    /// Lab mode: enable the fault controls on the admin API (used by `dschat lab`; never in
+    /// production).
+    #[arg(long, hide = true)]
+    lab: bool,
+}
+
+/// Parses `ID=HOST:PORT`.
+fn parse_peer(text: &str) -> Result<(u64, SocketAddr), String> {
+    let (id, address) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected ID=HOST:PORT, e.g. 2=127.0.0.1:7172"))?;
+    let id: u64 = id
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: the node id must be a number"))?;
+    let address = address
+        .trim()
+        .parse()
+        .map_err(|error| format!("{text:?}: {error}"))?;
+    Ok((id, address))
 }
 
 impl ServeArgs {
@@ -48,6 +87,29 @@ impl ServeArgs {
         if self.no_rate_limits {
             config.rate_limits = dschat_server::config::RateLimits::unlimited();
         }
+        if let Some(node_id) = self.node_id {
+            config.node_id = node_id;
+        }
+        let clustered = !self.peers.is_empty() || self.join || self.lab;
+        if clustered || config.cluster.is_some() {
+            let mut cluster = config.cluster.take().unwrap_or_default();
+            if !self.peers.is_empty() {
+                cluster.peers = self.peers.iter().copied().collect();
+            }
+            if let Some(id) = &self.cluster_id {
+                cluster.cluster_id = id.clone();
+            }
+            cluster.join |= self.join;
+            cluster.lab |= self.lab;
+            match (self.peer_listen, cluster.peers.get(&config.node_id)) {
+                (Some(address), _) => cluster.peer_addr = address,
+                (None, Some(&address)) if self.peers.iter().any(|p| p.0 == config.node_id) => {
+                    cluster.peer_addr = address
+                }
+                _ => {}
+            }
+            config.cluster = Some(cluster);
+        }
         Ok(config)
     }
 }
@@ -69,6 +131,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir.display()
     ));
     say(&format!("  Web:       http://{address}/"));
+    if let Some(cluster) = node.cluster() {
+        let config = cluster.config();
+        say(&format!(
+            "  cluster:   node {} of cluster {:?}; peers on {}{}",
+            cluster.id(),
+            config.cluster_id,
+            config.peer_addr,
+            if config.join {
+                " (waiting to be added)"
+            } else {
+                ""
+            }
+        ));
+    }
     say(&format!(
         "  HTTP API:  http://{address}/api/v1   (OpenAPI: http://{address}/api/v1/openapi.json)"
     ));

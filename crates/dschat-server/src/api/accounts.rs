@@ -1,7 +1,7 @@
 //! Accounts and sessions: register, log in, log out, who am I.
 
 use super::dto::UserJson;
-use super::extract::{ApiJson, ClientAddress, CurrentUser};
+use super::extract::{ApiJson, ClientAddress, CurrentUser, Linearizable};
 use super::problem::Problem;
 use super::{propose, AppState};
 use crate::auth;
@@ -215,7 +215,11 @@ pub async fn logout(
 }
 
 /// `GET /api/v1/me`: the account behind the token.
-pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Json<UserJson> {
+pub async fn me(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    _fresh: Linearizable,
+) -> Json<UserJson> {
     let nickname = state.node.state().read().nickname(user.id);
     Json(UserJson {
         id: user.id.to_string(),

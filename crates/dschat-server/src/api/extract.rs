@@ -112,15 +112,38 @@ impl FromRequestParts<AppState> for CurrentUser {
             Problem::unauthenticated("send a bearer token: Authorization: Bearer <token>")
         })?;
         let token_hash = auth::token_hash(&token);
-        let user = state
-            .node
-            .state()
-            .read()
-            .authenticate(&token_hash, unix_ms_now());
+        let lookup = || {
+            state
+                .node
+                .state()
+                .read()
+                .authenticate(&token_hash, unix_ms_now())
+        };
+        let mut user = lookup();
+        if user.is_none() && state.node.cluster().is_some() {
+            // The login may have been applied elsewhere and not here yet: catch up, look again.
+            state.node.read_barrier().await?;
+            user = lookup();
+        }
         let id = user.ok_or_else(|| {
             Problem::unauthenticated("the token is unknown, revoked or expired; log in again")
         })?;
         Ok(CurrentUser { id, token_hash })
+    }
+}
+
+/// Put among a handler's arguments, it makes the handler's reads linearizable: before the
+/// handler runs, the node's state has caught up with every write acknowledged anywhere
+/// ([`crate::node::Node::read_barrier`]; free on a single node).
+#[derive(Clone, Copy, Debug)]
+pub struct Linearizable;
+
+impl FromRequestParts<AppState> for Linearizable {
+    type Rejection = Problem;
+
+    async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        state.node.read_barrier().await?;
+        Ok(Linearizable)
     }
 }
 

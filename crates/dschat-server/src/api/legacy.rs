@@ -17,7 +17,7 @@
 //! Differences: ids are decimal strings (they exceed JavaScript's 2^53), and quick successive
 //! posts never overwrite each other (the original's known bug).
 
-use super::extract::ClientAddress;
+use super::extract::{ClientAddress, Linearizable};
 use super::problem::Problem;
 use super::time::rfc3339;
 use super::{propose, AppState};
@@ -211,6 +211,7 @@ pub struct GetForm {
 /// `POST /get`: the 50 messages before `older_than`.
 pub async fn get(
     State(state): State<AppState>,
+    _fresh: Linearizable,
     LegacyForm(form): LegacyForm<GetForm>,
 ) -> Result<Json<Vec<LegacyMessage>>, Problem> {
     let high = match form.older_than.as_deref().map(str::trim) {

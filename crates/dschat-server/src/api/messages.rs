@@ -1,9 +1,11 @@
 //! Messages: history pages, post, edit, delete, ephemeral; private messages; search.
 
 use super::dto::{IdParam, MessageJson};
-use super::extract::{ApiJson, ApiPath, ApiQuery, ClientAddress, CurrentUser, Session};
+use super::extract::{
+    ApiJson, ApiPath, ApiQuery, ClientAddress, CurrentUser, Linearizable, Session,
+};
 use super::problem::Problem;
-use super::rooms::room_id;
+use super::rooms::{room_id, room_id_fresh};
 use super::{propose, AppState};
 use crate::hub::{EphemeralMessage, FeedItem};
 use axum::extract::State;
@@ -119,10 +121,15 @@ async fn write_message(
 pub async fn room_history(
     State(state): State<AppState>,
     _user: CurrentUser,
+    _fresh: Linearizable,
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<HistoryJson>, Problem> {
-    history_json(&state, Timeline::Room(room_id(&state, &name)?), &query)
+    history_json(
+        &state,
+        Timeline::Room(room_id_fresh(&state, &name).await?),
+        &query,
+    )
 }
 
 /// `POST /api/v1/rooms/{room}/messages`.
@@ -134,7 +141,7 @@ pub async fn post(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<BodyJson>,
 ) -> Result<impl IntoResponse, Problem> {
-    let room = room_id(&state, &name)?;
+    let room = room_id_fresh(&state, &name).await?;
     check_message(&state, user.id, address, &body.body)?;
     let command = Command::Post {
         user: user.id,
@@ -196,7 +203,7 @@ pub async fn edit(
     ApiPath((name, id)): ApiPath<(String, u64)>,
     ApiJson(body): ApiJson<BodyJson>,
 ) -> Result<Json<MessageJson>, Problem> {
-    let timeline = Timeline::Room(room_id(&state, &name)?);
+    let timeline = Timeline::Room(room_id_fresh(&state, &name).await?);
     edit_in(
         &state,
         user,
@@ -218,7 +225,7 @@ pub async fn delete(
     ApiPath((name, id)): ApiPath<(String, u64)>,
 ) -> Result<StatusCode, Problem> {
     super::check_write_limits(&state, user.id, address)?;
-    let timeline = Timeline::Room(room_id(&state, &name)?);
+    let timeline = Timeline::Room(room_id_fresh(&state, &name).await?);
     delete_in(&state, user, session, timeline, MessageId(id)).await
 }
 
@@ -230,7 +237,7 @@ pub async fn ephemeral(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<BodyJson>,
 ) -> Result<impl IntoResponse, Problem> {
-    let room = room_id(&state, &name)?;
+    let room = room_id_fresh(&state, &name).await?;
     check_message(&state, user.id, address, &body.body)?;
     dschat_core::chat::validate::body(&body.body)?;
     let author_name = {
@@ -284,6 +291,7 @@ pub struct ConversationJson {
 pub async fn conversations(
     State(state): State<AppState>,
     user: CurrentUser,
+    _fresh: Linearizable,
 ) -> Json<Vec<ConversationJson>> {
     let chat = state.node.state().read();
     let list = chat
@@ -304,6 +312,7 @@ pub async fn conversations(
 pub async fn direct_history(
     State(state): State<AppState>,
     user: CurrentUser,
+    _fresh: Linearizable,
     ApiPath(nickname): ApiPath<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<HistoryJson>, Problem> {

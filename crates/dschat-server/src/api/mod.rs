@@ -3,6 +3,7 @@
 //! the answer. Errors are `application/problem+json` ([`problem`]).
 
 pub mod accounts;
+pub mod cluster;
 pub mod dto;
 pub mod extract;
 pub mod legacy;
@@ -117,6 +118,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/direct/{nickname}/messages/{id}"),
     ("get", "/api/v1/search"),
     ("get", "/api/v1/stream"),
+    ("get", "/api/v1/cluster"),
+    ("post", "/api/v1/cluster/members"),
+    ("delete", "/api/v1/cluster/members/{node}"),
+    ("post", "/api/v1/cluster/leader"),
+    ("put", "/api/v1/lab/links/{node}"),
+    ("put", "/api/v1/lab/clock"),
 ];
 
 /// Builds the router for `node`.
@@ -183,7 +190,16 @@ pub fn router(node: Arc<Node>) -> Router {
             axum::routing::patch(messages::edit_direct).delete(messages::delete_direct),
         )
         .route("/search", get(messages::search))
-        .route("/stream", get(stream::upgrade));
+        .route("/stream", get(stream::upgrade))
+        .route("/cluster", get(cluster::status))
+        .route("/cluster/members", post(cluster::add_member))
+        .route(
+            "/cluster/members/{node}",
+            axum::routing::delete(cluster::remove_member),
+        )
+        .route("/cluster/leader", post(cluster::transfer_leader))
+        .route("/lab/links/{node}", put(cluster::set_link_fault))
+        .route("/lab/clock", put(cluster::set_clock_skew));
     Router::new()
         .nest("/api/v1", api)
         .route("/", get(index))

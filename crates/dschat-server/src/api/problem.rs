@@ -184,6 +184,16 @@ impl From<ProposeError> for Problem {
                 "Shutting down",
                 detail,
             ),
+            ProposeError::NoQuorum => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no-quorum",
+                "No quorum",
+                format!(
+                    "{detail}. A write may or may not have been applied: retry here or at another \
+                     node with the same Dschat-Client-Id and Dschat-Sequence so that it is applied \
+                     at most once"
+                ),
+            ),
         };
         problem.retry_after_seconds = Some(1);
         problem

@@ -1,7 +1,7 @@
 //! Rooms: list, create, look at, join, leave, topic, members, read marker.
 
 use super::dto::{IdParam, RoomJson};
-use super::extract::{ApiJson, ApiPath, ClientAddress, CurrentUser, Session};
+use super::extract::{ApiJson, ApiPath, ClientAddress, CurrentUser, Linearizable, Session};
 use super::problem::Problem;
 use super::{propose, AppState};
 use axum::extract::State;
@@ -11,6 +11,19 @@ use axum::Json;
 use dschat_core::chat::Command;
 use dschat_core::ids::RoomId;
 use serde::Deserialize;
+
+/// Resolves a room name (case-insensitive) to its id; in a cluster, a name not found here is
+/// looked up again once this node has caught up (the room may have just been created
+/// elsewhere).
+pub async fn room_id_fresh(state: &AppState, name: &str) -> Result<RoomId, Problem> {
+    match room_id(state, name) {
+        Err(problem) if state.node.cluster().is_some() => {
+            state.node.read_barrier().await?;
+            room_id(state, name).map_err(|_| problem)
+        }
+        result => result,
+    }
+}
 
 /// Resolves a room name (case-insensitive) to its id.
 pub fn room_id(state: &AppState, name: &str) -> Result<RoomId, Problem> {
@@ -33,7 +46,11 @@ fn room_json(
 }
 
 /// `GET /api/v1/rooms`: every room, with the viewer's membership and unread count.
-pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Json<Vec<RoomJson>> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    _fresh: Linearizable,
+) -> Json<Vec<RoomJson>> {
     let chat = state.node.state().read();
     Json(
         chat.rooms()
@@ -83,9 +100,10 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     user: CurrentUser,
+    _fresh: Linearizable,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<RoomJson>, Problem> {
-    room_json(&state, room_id(&state, &name)?, &user)
+    room_json(&state, room_id_fresh(&state, &name).await?, &user)
 }
 
 /// `PUT /api/v1/rooms/{room}/members/me`: joins (idempotent).
@@ -97,7 +115,7 @@ pub async fn join(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<RoomJson>, Problem> {
     super::check_write_limits(&state, user.id, address)?;
-    let room = room_id(&state, &name)?;
+    let room = room_id_fresh(&state, &name).await?;
     propose(
         &state,
         session,
@@ -119,7 +137,7 @@ pub async fn leave(
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, Problem> {
     super::check_write_limits(&state, user.id, address)?;
-    let room = room_id(&state, &name)?;
+    let room = room_id_fresh(&state, &name).await?;
     propose(
         &state,
         session,
@@ -136,9 +154,10 @@ pub async fn leave(
 pub async fn members(
     State(state): State<AppState>,
     _user: CurrentUser,
+    _fresh: Linearizable,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Vec<String>>, Problem> {
-    let room = room_id(&state, &name)?;
+    let room = room_id_fresh(&state, &name).await?;
     let chat = state.node.state().read();
     let room = chat
         .room(room)
@@ -168,7 +187,7 @@ pub async fn set_topic(
     ApiJson(body): ApiJson<TopicBody>,
 ) -> Result<Json<RoomJson>, Problem> {
     super::check_write_limits(&state, user.id, address)?;
-    let room = room_id(&state, &name)?;
+    let room = room_id_fresh(&state, &name).await?;
     propose(
         &state,
         session,
@@ -198,7 +217,7 @@ pub async fn mark_read(
     ApiJson(body): ApiJson<ReadMarkerBody>,
 ) -> Result<Json<RoomJson>, Problem> {
     super::check_write_limits(&state, user.id, address)?;
-    let room = room_id(&state, &name)?;
+    let room = room_id_fresh(&state, &name).await?;
     let command = Command::MarkRead {
         user: user.id,
         room,

@@ -1,27 +1,26 @@
-//! The single-node runtime: a local write-ahead log in front of the chat state machine.
+//! The one-node log: a local write-ahead log in front of the chat state machine.
 //!
-//! Every change goes the same way: a front end calls [`Node::propose`]; the proposal waits in
-//! a bounded queue; the **log writer** thread takes everything that is waiting (group commit),
-//! stamps each command with server time and a proposed id in log order, appends the batch to
-//! the write-ahead log, makes it durable with one `fdatasync`, and only then applies it to
+//! Every change goes the same way: [`LocalLog::propose`] puts the proposal in a bounded
+//! queue; the **log writer** thread takes everything that is waiting (group commit), stamps
+//! each command with server time and a proposed id in log order, appends the batch to the
+//! write-ahead log, makes it durable with one `fdatasync`, and only then applies it to
 //! [`ChatState`], publishes the resulting events to the [`Hub`] and answers the proposers. So
 //! an acknowledged change is on disk, and many concurrent posts share one fsync with no added
 //! wait when the node is idle.
 //!
 //! Every `snapshot_every_entries` entries, and at a clean shutdown, the writer saves a snapshot
 //! of the state in the redb state store (the snapshot and the index it covers in one
-//! transaction) and then drops the log prefix it covers. After a restart the node restores the
-//! latest snapshot and replays the rest of the log. When Raft arrives it takes the place of
-//! the local log: the state machine and the front ends stay as they are.
+//! transaction) and then drops the log prefix it covers. After a restart the log restores the
+//! latest snapshot and replays the rest of the log.
 //!
 //! Known limitation: a snapshot is taken on the writer thread, so writes wait while the whole
 //! state is encoded and saved.
 
-use crate::api::dto::EventJson;
+use super::{LogStats, OpenError, Opened, ProposeError};
 use crate::clocks::{unix_ms_now, Clocks};
 use crate::config::ServerConfig;
-use crate::hub::{FeedItem, Hub};
-use crate::search::{SearchError, SearchIndex};
+use crate::hub::Hub;
+use crate::search::SearchIndex;
 use dschat_core::chat::{ChatError, ChatState, ClientSession, Command, Envelope, Response};
 use dschat_core::ids::{LogIndex, Term};
 use dschat_core::state_machine::StateMachine;
@@ -36,107 +35,28 @@ const MAX_BATCH_PROPOSALS: usize = 4_096;
 /// The single-node log has no elections; every entry is written in this term.
 const LOCAL_LOG_TERM: Term = Term(1);
 
-/// Why a proposal was not applied. (A command the state machine refused is not an error
-/// here: it is the `Err` inside a successful proposal.)
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum ProposeError {
-    /// Too many proposals are waiting; retry later.
-    #[error("the server is overloaded; retry later")]
-    Overloaded,
-    /// The write-ahead log failed; the node accepts no more writes until restarted.
-    #[error("storage failure: {0}")]
-    Storage(String),
-    /// The node is shutting down.
-    #[error("the server is shutting down")]
-    ShuttingDown,
-}
-
-/// Why a node could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// The log could not be opened or recovered.
-    #[error("write-ahead log: {0}")]
-    Storage(#[from] StorageError),
-    /// The saved snapshot does not decode.
-    #[error("the snapshot in the state store does not decode ({0}); the store is damaged")]
-    Snapshot(String),
-    /// The log does not continue the snapshot.
-    #[error(
-        "the log starts at entry {first} but the snapshot ends at {snapshot}: entries are missing"
-    )]
-    LogGap {
-        /// The first entry of the log.
-        first: LogIndex,
-        /// The last entry covered by the snapshot.
-        snapshot: LogIndex,
-    },
-    /// A log entry does not decode as a chat command.
-    #[error("log entry {index} does not decode ({detail}); the log is damaged")]
-    UndecodableEntry {
-        /// The entry's index.
-        index: LogIndex,
-        /// The decoder's complaint.
-        detail: String,
-    },
-    /// A setting is out of range.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The data directory, the id high-water mark or the search index failed.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// The search index failed to open.
-    #[error("{0}")]
-    Search(#[from] SearchError),
-}
-
-/// Counters of the log writer, to watch group commit at work.
-#[derive(Debug, Default)]
-pub struct LogStats {
-    /// fdatasync calls that made batches durable.
-    pub syncs: std::sync::atomic::AtomicU64,
-    /// Entries made durable by them.
-    pub entries: std::sync::atomic::AtomicU64,
-}
-
 struct Proposal {
     session: Option<ClientSession>,
     command: Command,
     reply: oneshot::Sender<Result<Result<Response, ChatError>, ProposeError>>,
-    /// The proposal's share of the byte budget of waiting proposals, returned when it is
-    /// answered.
-    _budget: tokio::sync::OwnedSemaphorePermit,
 }
 
-/// Bytes of command text that may wait for the log writer at once; past it, 503.
-const MAX_PENDING_PROPOSAL_BYTES: usize = 64 * 1024 * 1024;
-/// What a proposal is charged beyond its text (framing, ids, the envelope).
-const PROPOSAL_OVERHEAD_BYTES: usize = 64;
-
-/// State shared by the front ends and the log writer.
-pub struct Node {
-    config: ServerConfig,
-    state: Arc<RwLock<ChatState>>,
-    hub: Arc<Hub>,
-    search: Arc<SearchIndex>,
+/// The one-node log's handle, held by the node.
+pub struct LocalLog {
     clocks: Arc<Mutex<Clocks>>,
     proposals: Mutex<Option<mpsc::Sender<Proposal>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     storage_failed: Arc<AtomicBool>,
-    log_stats: Arc<LogStats>,
-    pending_bytes: Arc<tokio::sync::Semaphore>,
 }
 
-impl Node {
-    /// Opens the data directory, replays the log, and starts the log writer.
-    pub fn open(config: ServerConfig) -> Result<Arc<Node>, OpenError> {
-        if config.node_id > dschat_core::message_id::MAX_NODE {
-            let max = dschat_core::message_id::MAX_NODE;
-            return Err(OpenError::Config(format!(
-                "node_id {} is out of range 0..={max}",
-                config.node_id
-            )));
-        }
-        std::fs::create_dir_all(&config.data_dir)?;
+impl LocalLog {
+    /// Opens the state store and the log in the data directory, recovers the state, and
+    /// starts the log writer.
+    pub(super) fn open(
+        config: &ServerConfig,
+        hub: &Arc<Hub>,
+        log_stats: &Arc<LogStats>,
+    ) -> Result<Opened, OpenError> {
         let store = StateStore::open(&config.data_dir.join("state.redb"))?;
         let wal_options = WalOptions {
             segment_max_bytes: config.wal_segment_bytes,
@@ -156,64 +76,37 @@ impl Node {
             state.clone(),
         )?);
         let (sender, receiver) = mpsc::channel(config.limits.max_pending_proposals.max(1));
-        let node = Arc::new(Node {
-            config,
-            state,
-            hub: Arc::new(Hub::default()),
-            search,
-            clocks: Arc::new(Mutex::new(clocks)),
-            proposals: Mutex::new(Some(sender)),
-            writer: Mutex::new(None),
-            storage_failed: Arc::new(AtomicBool::new(false)),
-            log_stats: Arc::new(LogStats::default()),
-            pending_bytes: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_PROPOSAL_BYTES)),
-        });
+        let clocks = Arc::new(Mutex::new(clocks));
+        let storage_failed = Arc::new(AtomicBool::new(false));
         let writer = LogWriter {
             wal,
             store,
-            snapshot_index: node.state.read().applied_index(),
-            snapshot_every_entries: node.config.snapshot_every_entries.max(1),
-            state: node.state.clone(),
-            hub: node.hub.clone(),
-            search: node.search.clone(),
-            clocks: node.clocks.clone(),
-            storage_failed: node.storage_failed.clone(),
-            log_stats: node.log_stats.clone(),
+            snapshot_index: state.read().applied_index(),
+            snapshot_every_entries: config.snapshot_every_entries.max(1),
+            state: state.clone(),
+            hub: hub.clone(),
+            search: search.clone(),
+            clocks: clocks.clone(),
+            storage_failed: storage_failed.clone(),
+            log_stats: log_stats.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || writer.run(receiver))?;
-        *node.writer.lock() = Some(handle);
-        Ok(node)
+        let log = LocalLog {
+            clocks,
+            proposals: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(handle)),
+            storage_failed,
+        };
+        Ok(Opened {
+            state,
+            search,
+            log: super::Log::Local(log),
+        })
     }
 
-    /// The configuration the node runs with.
-    pub fn config(&self) -> &ServerConfig {
-        &self.config
-    }
-
-    /// The chat state, for reading. Hold the guard briefly.
-    pub fn state(&self) -> &RwLock<ChatState> {
-        &self.state
-    }
-
-    /// The live feed fan-out.
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
-    }
-
-    /// The search index.
-    pub fn search(&self) -> &Arc<SearchIndex> {
-        &self.search
-    }
-
-    /// The log writer's counters.
-    pub fn log_stats(&self) -> &LogStats {
-        &self.log_stats
-    }
-
-    /// Whether the log writer thread is still running (it stops at shutdown, after a
-    /// storage failure, or if it hits a bug).
+    /// Whether the log writer thread is still running.
     pub fn writer_alive(&self) -> bool {
         self.writer
             .lock()
@@ -226,28 +119,12 @@ impl Node {
         self.storage_failed.load(Ordering::Acquire)
     }
 
-    /// Appends `command` to the log and waits until it is durable and applied. The outer
-    /// `Result` says whether the command reached the state machine; the inner one is the
-    /// state machine's answer.
+    /// Appends `command` to the log and waits until it is durable and applied.
     pub async fn propose(
         &self,
         session: Option<ClientSession>,
         command: Command,
     ) -> Result<Result<Response, ChatError>, ProposeError> {
-        if self.storage_failed() {
-            return Err(ProposeError::Storage("an earlier write failed".into()));
-        }
-        // A malformed command costs no log entry: refuse it here.
-        if let Err(error) = dschat_core::chat::validate::command_fields(&command) {
-            return Ok(Err(error));
-        }
-        let cost =
-            (command.text_bytes() + PROPOSAL_OVERHEAD_BYTES).min(MAX_PENDING_PROPOSAL_BYTES) as u32;
-        let budget = self
-            .pending_bytes
-            .clone()
-            .try_acquire_many_owned(cost)
-            .map_err(|_| ProposeError::Overloaded)?;
         let (reply, answer) = oneshot::channel();
         let sender = self
             .proposals
@@ -259,7 +136,6 @@ impl Node {
                 session,
                 command,
                 reply,
-                _budget: budget,
             })
             .map_err(|error| match error {
                 mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
@@ -268,8 +144,7 @@ impl Node {
         answer.await.map_err(|_| ProposeError::ShuttingDown)?
     }
 
-    /// A server timestamp and id for something that is not logged (an ephemeral message).
-    /// It may fsync the id high-water mark: call it from a blocking context.
+    /// A server timestamp and id for something that is not logged. May fsync.
     pub fn stamp_unlogged(&self) -> Result<(u64, dschat_core::ids::MessageId), ProposeError> {
         let now = unix_ms_now();
         let (time, id) = self
@@ -280,14 +155,13 @@ impl Node {
         Ok((time.wall_ms, id))
     }
 
-    /// Stops taking proposals, lets the writer finish what is queued (and take a last
-    /// snapshot), then lets the search indexer catch up and stop.
+    /// Stops taking proposals and lets the writer finish what is queued (and take a last
+    /// snapshot).
     pub fn shutdown(&self) {
         self.proposals.lock().take();
         if let Some(writer) = self.writer.lock().take() {
             let _ = writer.join();
         }
-        self.search.shutdown();
     }
 }
 
@@ -448,16 +322,8 @@ impl LogWriter {
             let mut state = self.state.write();
             for (entry, envelope) in entries.iter().zip(envelopes) {
                 let applied = state.apply(entry.index, envelope);
-                for (timeline, event) in &applied.events {
-                    // No subscriber can register meanwhile: that needs the state's read lock.
-                    if !self.hub.has_subscribers_for(*timeline) {
-                        continue;
-                    }
-                    let view = state.event_view(*timeline, event);
-                    let json = serde_json::to_string(&EventJson::new(&state, &view))
-                        .expect("events serialize");
-                    self.hub.publish(FeedItem::Event(view), json);
-                }
+                // No subscriber can register meanwhile: that needs the state's read lock.
+                super::publish_events(&state, &self.hub, &applied.events);
                 replies.push(applied.reply);
             }
         }

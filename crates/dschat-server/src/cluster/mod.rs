@@ -1,0 +1,646 @@
+//! # The cluster runtime: a node of a Raft cluster, and client routing
+//!
+//! **The problem.** A dschat cluster keeps one chat state on several machines and keeps
+//! serving while any minority of them is down. Every node must accept every kind of client,
+//! yet only the Raft leader can order writes, and a node that is cut off from the majority must
+//! say so quickly instead of hanging or, worse, answering from a stale state.
+//!
+//! **The guarantee.** A write acknowledged by any node is committed (stored durably on a
+//! majority) and applied exactly once, even if the leader changes while it is in flight. A
+//! read served through [`ClusterLog::read_barrier`] reflects every write acknowledged before
+//! it began (linearizable, by read index). A node that cannot reach a quorum answers
+//! [`crate::node::ProposeError::NoQuorum`] within [`ClusterConfig::request_timeout_ms`].
+//!
+//! **How it works.**
+//! - [`driver::Driver`] (a thread) owns the [`dschat_replica::Replica`]: the Raft core, the
+//!   chat state machine and the write-ahead log. [`transport::Transport`] carries Raft
+//!   messages and forwarded requests between nodes over one TCP connection per pair.
+//! - **Routing** ([`ClusterLog::propose`]): every write gets a client session (the caller's,
+//!   or a fresh one), so it can be retried safely. The node sends it to the leader it knows: to
+//!   its own driver, or to another node as a [`frame::PeerFrame::ForwardWrite`]. If that node is
+//!   not the leader any more, the entry lost its index to another leader's, or no answer comes
+//!   in time, the node retries under the same session at whichever node leads now; the state
+//!   machine answers a repeated session position with the first reply, so nothing is applied
+//!   twice. The answer is given only once this node has applied the write too, so a client that
+//!   reads here next sees its own write.
+//! - **Reads** ([`ClusterLog::read_barrier`]): the leader confirms it still leads with a round
+//!   of heartbeats and returns its commit index (read index, Raft thesis §6.4); a follower asks
+//!   the leader for that index and waits until it has applied that far. Then the front end
+//!   reads its local state.
+//! - **Feeds** are served by every node from its own applied state (the driver publishes the
+//!   events it applies), so fan-out happens on every node, not only the leader.
+//!
+//! **Limitations.** A request whose every retry fails before the deadline is reported as
+//! `NoQuorum` even if the last attempt did commit: the client's session makes a retry safe and
+//! tells the truth. Membership is changed one node at a time (no joint consensus).
+
+pub mod driver;
+pub mod frame;
+pub mod transport;
+
+use crate::clocks::unix_ms_now;
+use crate::node::ProposeError;
+use driver::{AdminChange, DriverStatus, Input, InputSender};
+use dschat_core::chat::{ChatError, ClientSession, Command, Response};
+use dschat_core::ids::{ClientId, LogIndex, NodeId, SequenceNumber};
+use dschat_replica::Outcome;
+use frame::{ForwardId, ForwardOutcome, PeerFrame};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, watch};
+use transport::{FrameHandler, Transport};
+
+/// How a node takes part in a cluster. Absent from the configuration: the node runs alone on
+/// its local log (the one-node default).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The cluster's name; a node of another cluster is refused at the handshake.
+    pub cluster_id: String,
+    /// Where this node accepts connections from its peers.
+    pub peer_addr: SocketAddr,
+    /// The peers' addresses by node id. For a new cluster, the initial voters (this node
+    /// included); with `join`, any existing members to contact.
+    pub peers: BTreeMap<u64, SocketAddr>,
+    /// Start empty and wait to be added to an existing cluster (`dschat cluster add`).
+    pub join: bool,
+    /// Length of one Raft tick, in milliseconds.
+    pub tick_ms: u64,
+    /// Shortest election timeout, in ticks (each timeout is drawn from `[min, 2 * min)`).
+    pub election_timeout_ticks: u64,
+    /// Heartbeat interval, in ticks.
+    pub heartbeat_interval_ticks: u64,
+    /// How long a client request may take, retries included, before the node answers "no
+    /// quorum".
+    pub request_timeout_ms: u64,
+    /// Take a snapshot (and compact the log) after this many applied entries.
+    pub snapshot_every_entries: u64,
+    /// Lab mode: the fault controls (cut links, delay, loss, clock skew) are enabled on the
+    /// admin API. Never on in production.
+    pub lab: bool,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> ClusterConfig {
+        ClusterConfig {
+            cluster_id: "dschat".into(),
+            peer_addr: SocketAddr::from(([127, 0, 0, 1], 7170)),
+            peers: BTreeMap::new(),
+            join: false,
+            tick_ms: 10,
+            election_timeout_ticks: 15,
+            heartbeat_interval_ticks: 3,
+            request_timeout_ms: 4_000,
+            snapshot_every_entries: 50_000,
+            lab: false,
+        }
+    }
+}
+
+/// How long one forwarded request may go unanswered before it is retried.
+const FORWARD_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// How long to wait for news of a leader before asking again.
+const LEADER_WAIT: Duration = Duration::from_millis(50);
+/// How long a node waits to apply a write it forwarded before answering anyway.
+const APPLY_WAIT: Duration = Duration::from_secs(2);
+/// Bound: forwarded requests awaiting an answer; past it new ones are refused as overloaded.
+const MAX_PENDING_FORWARDS: usize = 65_536;
+/// Bound: inputs waiting for the driver.
+pub const DRIVER_QUEUE_INPUTS: usize = 65_536;
+
+/// The cluster side of a node: what [`crate::node::Node`] calls in cluster mode.
+pub struct ClusterLog {
+    me: NodeId,
+    config: ClusterConfig,
+    inputs: InputSender,
+    status: watch::Receiver<DriverStatus>,
+    applied: watch::Receiver<LogIndex>,
+    transport: Transport,
+    forwards: Arc<Forwards>,
+    /// Fresh client sessions: a random id per request, drawn once per node start as a base.
+    session_base: u64,
+    next_session: std::sync::atomic::AtomicU64,
+    /// Lab: added to the wall clock that stamps writes.
+    clock_skew_ms: AtomicI64,
+}
+
+/// Forwarded requests awaiting their answer.
+#[derive(Default)]
+pub struct Forwards {
+    ids: transport::ForwardIds,
+    waiting: Mutex<HashMap<ForwardId, oneshot::Sender<ForwardOutcome>>>,
+}
+
+/// Receives what peers send and routes it: Raft messages to the driver, forwarded requests
+/// to the driver with a task that carries the answer back, answers to their waiters.
+pub struct ClusterHandler {
+    inputs: InputSender,
+    forwards: Arc<Forwards>,
+    transport: OnceLock<Transport>,
+}
+
+impl FrameHandler for ClusterHandler {
+    fn handle(&self, from: NodeId, frame: PeerFrame) {
+        match frame {
+            PeerFrame::Raft(envelope) => {
+                // A full queue drops the message, as a lossy network would.
+                let _ = self.inputs.try_send(Input::Peer(envelope));
+            }
+            PeerFrame::ForwardWrite {
+                id,
+                session,
+                command,
+                now_unix_ms,
+            } => {
+                let (reply, outcome) = oneshot::channel();
+                let input = Input::Write {
+                    session,
+                    command,
+                    now_unix_ms,
+                    reply,
+                };
+                self.serve_forward(from, id, input, outcome);
+            }
+            PeerFrame::ForwardRead { id } => {
+                let (reply, outcome) = oneshot::channel();
+                self.serve_forward(from, id, Input::Read { reply }, outcome);
+            }
+            PeerFrame::ForwardReply { id, outcome } => {
+                if let Some(waiter) = self.forwards.waiting.lock().remove(&id) {
+                    let _ = waiter.send(outcome);
+                }
+            }
+            PeerFrame::Hello { .. } | PeerFrame::Refused { .. } => {}
+        }
+    }
+}
+
+impl ClusterHandler {
+    fn serve_forward(
+        &self,
+        from: NodeId,
+        id: ForwardId,
+        input: Input,
+        outcome: oneshot::Receiver<Outcome>,
+    ) {
+        let Some(transport) = self.transport.get().cloned() else {
+            return;
+        };
+        if self.inputs.try_send(input).is_err() {
+            let outcome = ForwardOutcome::Busy("the leader's queue is full".into());
+            transport.send(from, &PeerFrame::ForwardReply { id, outcome });
+            return;
+        }
+        tokio::spawn(async move {
+            let outcome = match outcome.await {
+                Ok(outcome) => forward_outcome(outcome),
+                // The driver stopped: let the forwarder retry elsewhere.
+                Err(_) => ForwardOutcome::NotLeader(None),
+            };
+            transport.send(from, &PeerFrame::ForwardReply { id, outcome });
+        });
+    }
+}
+
+fn forward_outcome(outcome: Outcome) -> ForwardOutcome {
+    match outcome {
+        Outcome::Applied { index, reply } => ForwardOutcome::Applied { index, reply },
+        Outcome::ReadReady { index } => ForwardOutcome::ReadIndex(index),
+        Outcome::NotLeader { leader_hint } => ForwardOutcome::NotLeader(leader_hint),
+        Outcome::Dropped | Outcome::Indefinite => ForwardOutcome::Retry,
+        Outcome::Busy(reason) => ForwardOutcome::Busy(reason),
+    }
+}
+
+/// A request that is routed to the leader.
+enum Routed {
+    /// A write under a client session.
+    Write {
+        session: ClientSession,
+        command: Command,
+    },
+    /// A read index request.
+    Read,
+}
+
+impl ClusterLog {
+    /// Wires a started driver and transport together.
+    pub(crate) fn new(
+        me: NodeId,
+        config: ClusterConfig,
+        inputs: InputSender,
+        status: watch::Receiver<DriverStatus>,
+        applied: watch::Receiver<LogIndex>,
+        transport: Transport,
+        forwards: Arc<Forwards>,
+    ) -> ClusterLog {
+        ClusterLog {
+            me,
+            config,
+            inputs,
+            status,
+            applied,
+            transport,
+            forwards,
+            session_base: rand::random::<u64>() | (1 << 63),
+            next_session: std::sync::atomic::AtomicU64::new(0),
+            clock_skew_ms: AtomicI64::new(0),
+        }
+    }
+
+    /// The handler the transport must be started with; call [`ClusterHandler::bind`] once the
+    /// transport exists.
+    pub(crate) fn handler(inputs: InputSender, forwards: Arc<Forwards>) -> Arc<ClusterHandler> {
+        Arc::new(ClusterHandler {
+            inputs,
+            forwards,
+            transport: OnceLock::new(),
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.me
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// The latest status of the driver.
+    pub fn status(&self) -> DriverStatus {
+        self.status.borrow().clone()
+    }
+
+    /// The transport (peer reports, lab faults).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The lab's clock skew of this node, in milliseconds.
+    pub fn clock_skew_ms(&self) -> i64 {
+        self.clock_skew_ms.load(Ordering::Relaxed)
+    }
+
+    /// Sets the lab's clock skew of this node.
+    pub fn set_clock_skew_ms(&self, skew: i64) {
+        self.clock_skew_ms.store(skew, Ordering::Relaxed);
+    }
+
+    fn now_unix_ms(&self) -> u64 {
+        unix_ms_now().saturating_add_signed(self.clock_skew_ms())
+    }
+
+    fn fresh_session(&self) -> ClientSession {
+        let number = self.next_session.fetch_add(1, Ordering::Relaxed);
+        ClientSession {
+            client: ClientId(self.session_base.wrapping_add(number)),
+            sequence: SequenceNumber(1),
+        }
+    }
+
+    /// Routes a write to the leader and waits until it is applied here. See the module
+    /// documentation.
+    pub async fn propose(
+        &self,
+        session: Option<ClientSession>,
+        command: Command,
+    ) -> Result<Result<Response, ChatError>, ProposeError> {
+        let session = session.unwrap_or_else(|| self.fresh_session());
+        let outcome = self.route(&Routed::Write { session, command }).await?;
+        match outcome {
+            ForwardOutcome::Applied { index, reply } => {
+                self.wait_applied(index, APPLY_WAIT).await;
+                Ok(reply)
+            }
+            _ => Err(ProposeError::NoQuorum),
+        }
+    }
+
+    /// Waits until this node's state reflects every write acknowledged before the call
+    /// (read index). Then the caller reads the local state.
+    pub async fn read_barrier(&self) -> Result<(), ProposeError> {
+        let deadline = Instant::now() + self.request_timeout();
+        let outcome = self.route(&Routed::Read).await?;
+        match outcome {
+            ForwardOutcome::ReadIndex(index) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if self.wait_applied(index, left).await {
+                    Ok(())
+                } else {
+                    Err(ProposeError::NoQuorum)
+                }
+            }
+            _ => Err(ProposeError::NoQuorum),
+        }
+    }
+
+    fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.request_timeout_ms.max(1))
+    }
+
+    /// Sends a request to whichever node leads, retrying until it is answered with something
+    /// final or the deadline passes.
+    async fn route(&self, routed: &Routed) -> Result<ForwardOutcome, ProposeError> {
+        let deadline = Instant::now() + self.request_timeout();
+        let mut status = self.status.clone();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ProposeError::NoQuorum);
+            }
+            let current = status.borrow_and_update().clone();
+            if current.stopped {
+                return Err(ProposeError::Storage(
+                    "this node's storage failed; it no longer takes part in the cluster".into(),
+                ));
+            }
+            let attempt = match current.raft.leader {
+                Some(leader) if leader == self.me => self.attempt_here(routed, left).await?,
+                Some(leader) => self.attempt_forward(leader, routed, left).await?,
+                None => None,
+            };
+            match attempt {
+                Some(ForwardOutcome::Busy(reason)) => {
+                    tracing::debug!(%reason, "the leader is busy");
+                    return Err(ProposeError::Overloaded);
+                }
+                Some(ForwardOutcome::NotLeader(_) | ForwardOutcome::Retry) | None => {
+                    // Wait for news of a (new) leader, briefly, then try again.
+                    let wait = LEADER_WAIT.min(deadline.saturating_duration_since(Instant::now()));
+                    let _ = tokio::time::timeout(wait, status.changed()).await;
+                }
+                Some(outcome) => return Ok(outcome),
+            }
+        }
+    }
+
+    /// One attempt at this node's driver; `None`: no answer (try again).
+    async fn attempt_here(
+        &self,
+        routed: &Routed,
+        left: Duration,
+    ) -> Result<Option<ForwardOutcome>, ProposeError> {
+        let (reply, outcome) = oneshot::channel();
+        let input = match routed {
+            Routed::Write { session, command } => Input::Write {
+                session: *session,
+                command: command.clone(),
+                now_unix_ms: self.now_unix_ms(),
+                reply,
+            },
+            Routed::Read => Input::Read { reply },
+        };
+        match self.inputs.try_send(input) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(_)) => return Err(ProposeError::Overloaded),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                return Err(ProposeError::ShuttingDown)
+            }
+        }
+        match tokio::time::timeout(left, outcome).await {
+            Ok(Ok(outcome)) => Ok(Some(forward_outcome(outcome))),
+            // The driver dropped the request (it stopped) or time ran out.
+            Ok(Err(_)) | Err(_) => Ok(None),
+        }
+    }
+
+    /// One attempt forwarded to `leader`; `None`: no answer in time (try again).
+    async fn attempt_forward(
+        &self,
+        leader: NodeId,
+        routed: &Routed,
+        left: Duration,
+    ) -> Result<Option<ForwardOutcome>, ProposeError> {
+        let id = self.forwards.ids.next();
+        let frame = match routed {
+            Routed::Write { session, command } => PeerFrame::ForwardWrite {
+                id,
+                session: *session,
+                command: command.clone(),
+                now_unix_ms: self.now_unix_ms(),
+            },
+            Routed::Read => PeerFrame::ForwardRead { id },
+        };
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut waiting = self.forwards.waiting.lock();
+            if waiting.len() >= MAX_PENDING_FORWARDS {
+                return Err(ProposeError::Overloaded);
+            }
+            waiting.insert(id, reply);
+        }
+        self.transport.send(leader, &frame);
+        let result = tokio::time::timeout(left.min(FORWARD_TIMEOUT), answer).await;
+        self.forwards.waiting.lock().remove(&id);
+        Ok(result.ok().and_then(Result::ok))
+    }
+
+    /// Waits until this node has applied `index`, at most `limit`. Whether it has.
+    async fn wait_applied(&self, index: LogIndex, limit: Duration) -> bool {
+        let mut applied = self.applied.clone();
+        tokio::time::timeout(limit, applied.wait_for(|applied| *applied >= index))
+            .await
+            .is_ok_and(|result| result.is_ok())
+    }
+
+    /// Asks the leader to change the membership or hand over leadership. Only the leader can;
+    /// elsewhere the answer names the leader.
+    pub async fn admin(&self, change: AdminChange) -> Result<(), String> {
+        let status = self.status();
+        if status.raft.leader != Some(self.me) {
+            return Err(match status.raft.leader {
+                Some(leader) => format!(
+                    "node {} is not the leader; ask node {leader}{}",
+                    self.me,
+                    self.transport
+                        .http_addr(leader)
+                        .map(|a| format!(" at http://{a}"))
+                        .unwrap_or_default()
+                ),
+                None => "no leader is known right now; try again shortly".into(),
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.inputs
+            .try_send(Input::Admin { change, reply })
+            .map_err(|_| "the node is overloaded".to_string())?;
+        answer.await.map_err(|_| "the node stopped".to_string())?
+    }
+
+    /// A stamp for an unlogged message. Blocks: call it from a blocking context.
+    pub fn stamp_unlogged(&self) -> Result<(u64, dschat_core::ids::MessageId), ProposeError> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.inputs
+            .try_send(Input::Stamp {
+                now_unix_ms: self.now_unix_ms(),
+                reply,
+            })
+            .map_err(|_| ProposeError::Overloaded)?;
+        answer
+            .recv_timeout(self.request_timeout())
+            .map_err(|_| ProposeError::ShuttingDown)?
+            .map_err(ProposeError::Storage)
+    }
+}
+
+impl ClusterHandler {
+    /// Gives the handler the transport it answers through.
+    pub fn bind(&self, transport: Transport) {
+        let _ = self.transport.set(transport);
+    }
+}
+
+/// A running cluster node: the driver thread, the transport, and the routing handle.
+pub struct Cluster {
+    log: ClusterLog,
+    driver: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Cluster {
+    /// Opens the replica in `data_dir/raft`, starts the driver and the peer transport. Must
+    /// run inside a tokio runtime.
+    pub(crate) fn open(
+        config: &crate::config::ServerConfig,
+        hub: &Arc<crate::hub::Hub>,
+    ) -> Result<crate::node::Opened, crate::node::OpenError> {
+        use crate::node::OpenError;
+        let cluster = config
+            .cluster
+            .clone()
+            .expect("Cluster::open is called only with a cluster configuration");
+        let me = NodeId(config.node_id);
+        let initial_voters = if cluster.join {
+            None
+        } else {
+            if !cluster.peers.contains_key(&config.node_id) {
+                return Err(OpenError::Config(format!(
+                    "the initial peers {:?} do not include this node ({me}); list every initial \
+                     voter, or start with join to be added to a running cluster",
+                    cluster.peers.keys().collect::<Vec<_>>()
+                )));
+            }
+            Some(cluster.peers.keys().map(|&id| NodeId(id)).collect())
+        };
+        let raft = dschat_core::raft::Config {
+            seed: rand::random(),
+            election_timeout_min_ticks: cluster.election_timeout_ticks.max(2),
+            heartbeat_interval_ticks: cluster.heartbeat_interval_ticks.max(1),
+            snapshot_threshold_entries: cluster.snapshot_every_entries,
+            ..dschat_core::raft::Config::default()
+        };
+        let directory = config.data_dir.join("raft");
+        std::fs::create_dir_all(&directory)?;
+        let replica = dschat_replica::Replica::open(
+            Arc::new(dschat_storage::disk::RealDisk),
+            &directory,
+            dschat_replica::ReplicaConfig {
+                node: me,
+                raft,
+                wal: dschat_storage::WalOptions {
+                    segment_max_bytes: config.wal_segment_bytes,
+                },
+                initial_voters,
+            },
+        )?;
+        let state = replica.shared_chat();
+        let search = Arc::new(crate::search::SearchIndex::open(
+            &config.data_dir.join("search"),
+            state.clone(),
+        )?);
+        let initial_status = driver::DriverStatus {
+            raft: replica.status(),
+            log_bounds: replica.log_bounds(),
+            recent_terms: Vec::new(),
+            stopped: false,
+        };
+        tracing::info!(node = %me, applied = %initial_status.raft.applied_index, term = %initial_status.raft.term, "replica recovered");
+        let (status_sender, status) = watch::channel(initial_status);
+        let (applied_sender, applied) = watch::channel(
+            dschat_core::state_machine::StateMachine::applied_index(&*replica.chat()),
+        );
+        let (inputs, receiver) = std::sync::mpsc::sync_channel(DRIVER_QUEUE_INPUTS);
+        let forwards = Arc::new(Forwards::default());
+        let handler = ClusterLog::handler(inputs.clone(), forwards.clone());
+        let (shutdown, shutdown_seen) = watch::channel(false);
+        let listener = std::net::TcpListener::bind(cluster.peer_addr).map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot listen for peers on {}: {error}", cluster.peer_addr),
+            )
+        })?;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let transport = transport::Transport::start(
+            transport::TransportConfig {
+                node: me,
+                cluster_id: cluster.cluster_id.clone(),
+                peer_addr: cluster.peer_addr,
+                http_addr: config.http_addr,
+                peers: cluster
+                    .peers
+                    .iter()
+                    .map(|(&id, &address)| (NodeId(id), address))
+                    .collect(),
+            },
+            listener,
+            handler.clone(),
+            shutdown_seen,
+        );
+        handler.bind(transport.clone());
+        let driver = driver::Driver {
+            replica,
+            transport: transport.clone(),
+            hub: hub.clone(),
+            search: search.clone(),
+            tick: Duration::from_millis(cluster.tick_ms.max(1)),
+            status: status_sender,
+            applied: applied_sender,
+            pending: HashMap::new(),
+            next_request: 0,
+            stop_requested: false,
+        };
+        let handle = driver::spawn(driver, receiver)?;
+        let log = ClusterLog::new(me, cluster, inputs, status, applied, transport, forwards);
+        Ok(crate::node::Opened {
+            state,
+            search,
+            log: crate::node::Log::Cluster(Cluster {
+                log,
+                driver: parking_lot::Mutex::new(Some(handle)),
+                shutdown,
+            }),
+        })
+    }
+
+    /// The routing handle.
+    pub fn log(&self) -> &ClusterLog {
+        &self.log
+    }
+
+    /// Whether the driver thread still runs.
+    pub fn driver_alive(&self) -> bool {
+        self.driver
+            .lock()
+            .as_ref()
+            .is_some_and(|driver| !driver.is_finished())
+    }
+
+    /// Stops the transport and the driver (which finishes the round it is in).
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        // The transport's handler holds an input sender too, so the driver is told to stop
+        // rather than waiting for every sender to go.
+        let _ = self.log.inputs.send(Input::Stop);
+        if let Some(driver) = self.driver.lock().take() {
+            let _ = driver.join();
+        }
+    }
+}

@@ -1,0 +1,609 @@
+//! The peer transport: one TCP connection per pair of nodes, reconnected with backoff.
+//!
+//! **The problem.** Raft needs best-effort, unordered-tolerant message delivery between every
+//! pair of nodes that survives peers crashing, restarting and changing connections. It does
+//! not need reliability: a lost message is repaired by the next heartbeat or retry. What it
+//! must never do is block the node that sends, or grow without bound when a peer is slow.
+//!
+//! **How it works.** Every node listens on its peer address and dials every peer whose
+//! address it knows, whenever it has no connection to it, backing off from
+//! [`DIAL_BACKOFF_MIN`] to [`DIAL_BACKOFF_MAX`]. Both sides open with [`frame::MAGIC`] and a
+//! `Hello` (cluster id, protocol version, node id, addresses), and refuse a peer of another
+//! cluster or version with a clear log line. When both nodes dial each other at once, both
+//! keep the connection dialled by the lower node id ([`preferred_dialer`]), so they settle on
+//! **one connection per pair**, used in both directions. A node that dials in also teaches
+//! the other its address, which is how a joining node becomes reachable.
+//!
+//! Sending ([`Transport::send`]) encodes the frame and puts it in the connection's bounded
+//! queue ([`PEER_QUEUE_FRAMES`]); when the queue is full or there is no connection, the frame
+//! is dropped and counted, as a lossy network would. A writer task drains the queue in
+//! batches with one flush per batch. A reader task hands each received frame to the
+//! [`FrameHandler`], which must not block.
+//!
+//! **Lab faults.** In lab mode the dashboard can cut a link, delay it or make it lossy
+//! ([`LinkFault`]); the fault is applied to frames this node sends to that peer, so a cut in
+//! both directions is set on both nodes and a one-way partition on one.
+
+use super::frame::{self, ForwardId, PeerFrame, PROTOCOL_VERSION};
+use dschat_core::ids::NodeId;
+use parking_lot::Mutex;
+use rand::Rng;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Notify};
+
+/// Bound: frames waiting to be written to one peer; past it frames are dropped.
+pub const PEER_QUEUE_FRAMES: usize = 8_192;
+/// First wait before redialling a peer that could not be reached.
+pub const DIAL_BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Longest wait between two dials of an unreachable peer.
+pub const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How long a connection may take to exchange hellos.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound: frames written to a socket before one flush.
+const MAX_FRAMES_PER_FLUSH: usize = 256;
+
+/// Who receives what the peers send. Called on the transport's tasks: must not block.
+pub trait FrameHandler: Send + Sync + 'static {
+    /// One frame from `from` (never a handshake frame).
+    fn handle(&self, from: NodeId, frame: PeerFrame);
+}
+
+/// What a node tells its peers about itself, and whom it expects.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// This node.
+    pub node: NodeId,
+    /// The cluster's name; peers of another cluster are refused.
+    pub cluster_id: String,
+    /// Where this node accepts peer connections (announced to peers).
+    pub peer_addr: SocketAddr,
+    /// Where this node serves HTTP (announced to peers).
+    pub http_addr: SocketAddr,
+    /// The peers to dial from the start, by id.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+}
+
+/// A lab fault on the link from this node to one peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct LinkFault {
+    /// Drop every frame to this peer.
+    pub cut: bool,
+    /// Hold every frame this long before sending it.
+    pub delay_ms: u64,
+    /// Drop each frame with this probability, in percent (0–100).
+    pub loss_percent: u8,
+}
+
+/// What the transport knows of one peer, for status pages and the lab.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerReport {
+    /// The peer.
+    pub node: NodeId,
+    /// Its peer address, if known.
+    pub peer_addr: Option<SocketAddr>,
+    /// Its HTTP address, once it has said it.
+    pub http_addr: Option<SocketAddr>,
+    /// Whether a connection is up.
+    pub connected: bool,
+    /// Milliseconds since a frame last arrived from it.
+    pub last_heard_ms_ago: Option<u64>,
+    /// Frames to it dropped because the queue was full or no connection was up.
+    pub dropped_frames: u64,
+    /// The lab fault on the link to it.
+    pub fault: LinkFault,
+}
+
+/// The transport's handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: TransportConfig,
+    handler: Arc<dyn FrameHandler>,
+    peers: Mutex<BTreeMap<NodeId, PeerState>>,
+    next_connection: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+}
+
+#[derive(Default)]
+struct PeerState {
+    peer_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    link: Option<Link>,
+    dialing: bool,
+    last_heard: Option<Instant>,
+    dropped_frames: u64,
+    fault: LinkFault,
+    /// Woken when the link goes down, so the dialer tries again at once.
+    link_lost: Arc<Notify>,
+}
+
+struct Link {
+    connection: u64,
+    dialer: NodeId,
+    queue: mpsc::Sender<Vec<u8>>,
+    /// Dropping it closes the reader of a replaced connection.
+    _close: watch::Sender<()>,
+}
+
+/// Of two connections between `a` and `b`, both keep the one this node dialled.
+pub fn preferred_dialer(a: NodeId, b: NodeId) -> NodeId {
+    a.min(b)
+}
+
+impl Transport {
+    /// Starts listening on `listener` and dialling the configured peers. Stops when
+    /// `shutdown` turns true.
+    pub fn start(
+        config: TransportConfig,
+        listener: TcpListener,
+        handler: Arc<dyn FrameHandler>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Transport {
+        let mut peers = BTreeMap::new();
+        for (&node, &address) in &config.peers {
+            if node != config.node {
+                peers.insert(
+                    node,
+                    PeerState {
+                        peer_addr: Some(address),
+                        ..PeerState::default()
+                    },
+                );
+            }
+        }
+        let transport = Transport {
+            shared: Arc::new(Shared {
+                config,
+                handler,
+                peers: Mutex::new(peers),
+                next_connection: AtomicU64::new(1),
+                shutdown,
+            }),
+        };
+        let accepting = transport.clone();
+        tokio::spawn(async move { accepting.accept_loop(listener).await });
+        let known: Vec<NodeId> = transport.shared.peers.lock().keys().copied().collect();
+        for node in known {
+            transport.ensure_dialing(node);
+        }
+        transport
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> NodeId {
+        self.shared.config.node
+    }
+
+    /// Sends a frame to `to`, best effort: dropped if the link is cut, lost, full or down.
+    pub fn send(&self, to: NodeId, frame: &PeerFrame) {
+        let bytes = frame::encode(frame);
+        let (queue, fault) = {
+            let mut peers = self.shared.peers.lock();
+            let Some(peer) = peers.get_mut(&to) else {
+                return;
+            };
+            let fault = peer.fault;
+            if fault.cut
+                || (fault.loss_percent > 0
+                    && rand::thread_rng().gen_range(0..100u8) < fault.loss_percent)
+            {
+                return;
+            }
+            match &peer.link {
+                Some(link) => (link.queue.clone(), fault),
+                None => {
+                    peer.dropped_frames += 1;
+                    return;
+                }
+            }
+        };
+        if fault.delay_ms > 0 {
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(fault.delay_ms)).await;
+                if queue.try_send(bytes).is_err() {
+                    count_drop(&shared, to);
+                }
+            });
+        } else if queue.try_send(bytes).is_err() {
+            count_drop(&self.shared, to);
+        }
+    }
+
+    /// Sets the lab fault on the link to `to`.
+    pub fn set_fault(&self, to: NodeId, fault: LinkFault) {
+        self.shared.peers.lock().entry(to).or_default().fault = fault;
+    }
+
+    /// The HTTP address a peer announced, if any.
+    pub fn http_addr(&self, node: NodeId) -> Option<SocketAddr> {
+        if node == self.shared.config.node {
+            return Some(self.shared.config.http_addr);
+        }
+        self.shared
+            .peers
+            .lock()
+            .get(&node)
+            .and_then(|p| p.http_addr)
+    }
+
+    /// Learns (or corrects) where a peer listens, and dials it.
+    pub fn add_peer(&self, node: NodeId, peer_addr: SocketAddr) {
+        if node == self.shared.config.node {
+            return;
+        }
+        self.shared.peers.lock().entry(node).or_default().peer_addr = Some(peer_addr);
+        self.ensure_dialing(node);
+    }
+
+    /// What the transport knows of each peer, by id.
+    pub fn report(&self) -> Vec<PeerReport> {
+        let now = Instant::now();
+        self.shared
+            .peers
+            .lock()
+            .iter()
+            .map(|(&node, peer)| PeerReport {
+                node,
+                peer_addr: peer.peer_addr,
+                http_addr: peer.http_addr,
+                connected: peer.link.is_some(),
+                last_heard_ms_ago: peer
+                    .last_heard
+                    .map(|at| now.duration_since(at).as_millis() as u64),
+                dropped_frames: peer.dropped_frames,
+                fault: peer.fault,
+            })
+            .collect()
+    }
+
+    fn ensure_dialing(&self, node: NodeId) {
+        {
+            let mut peers = self.shared.peers.lock();
+            let peer = peers.entry(node).or_default();
+            if peer.dialing || peer.peer_addr.is_none() {
+                return;
+            }
+            peer.dialing = true;
+        }
+        let transport = self.clone();
+        tokio::spawn(async move { transport.dial_loop(node).await });
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shared.shutdown.borrow()
+    }
+
+    async fn accept_loop(self, listener: TcpListener) {
+        let mut shutdown = self.shared.shutdown.clone();
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = shutdown.changed() => return,
+            };
+            match accepted {
+                Ok((stream, from)) => {
+                    let transport = self.clone();
+                    tokio::spawn(async move {
+                        let result =
+                            tokio::time::timeout(HANDSHAKE_TIMEOUT, transport.answer(stream)).await;
+                        match result {
+                            Ok(Ok(())) => {}
+                            Ok(Err(reason)) => {
+                                tracing::warn!(%from, %reason, "refused a peer connection")
+                            }
+                            Err(_) => tracing::warn!(%from, "peer handshake timed out"),
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a peer connection failed");
+                    tokio::time::sleep(DIAL_BACKOFF_MIN).await;
+                }
+            }
+        }
+    }
+
+    /// The accepting side of a handshake.
+    async fn answer(&self, stream: TcpStream) -> Result<(), String> {
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (reader, writer) = stream.into_split();
+        let mut reader = BufReader::new(reader);
+        let mut writer = BufWriter::new(writer);
+        let mut buffer = Vec::new();
+        frame::read_magic(&mut reader)
+            .await
+            .map_err(|e| e.to_string())?;
+        let hello = frame::read_frame(&mut reader, &mut buffer)
+            .await
+            .map_err(|e| e.to_string())?;
+        frame::write_magic(&mut writer)
+            .await
+            .map_err(|e| e.to_string())?;
+        let peer = match self.check_hello(&hello, None) {
+            Ok(peer) => peer,
+            Err(reason) => {
+                let refusal = frame::encode(&PeerFrame::Refused {
+                    reason: reason.clone(),
+                });
+                let _ = writer.write_all(&refusal).await;
+                let _ = writer.flush().await;
+                return Err(reason);
+            }
+        };
+        writer
+            .write_all(&frame::encode(&self.hello()))
+            .await
+            .map_err(|e| e.to_string())?;
+        writer.flush().await.map_err(|e| e.to_string())?;
+        self.attach(peer, peer, reader, writer);
+        Ok(())
+    }
+
+    async fn dial_loop(self, node: NodeId) {
+        let mut backoff = DIAL_BACKOFF_MIN;
+        loop {
+            if self.stopping() {
+                return;
+            }
+            let (address, connected, link_lost) = {
+                let peers = self.shared.peers.lock();
+                let peer = &peers[&node];
+                (peer.peer_addr, peer.link.is_some(), peer.link_lost.clone())
+            };
+            if connected {
+                let mut shutdown = self.shared.shutdown.clone();
+                tokio::select! {
+                    _ = link_lost.notified() => {}
+                    _ = tokio::time::sleep(DIAL_BACKOFF_MAX) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = DIAL_BACKOFF_MIN;
+                continue;
+            }
+            let Some(address) = address else { return };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.dial(node, address)).await {
+                Ok(Ok(())) => backoff = DIAL_BACKOFF_MIN,
+                Ok(Err(reason)) => {
+                    tracing::debug!(peer = %node, %address, %reason, "could not connect to peer");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(DIAL_BACKOFF_MAX);
+                }
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(DIAL_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// The dialling side of a handshake.
+    async fn dial(&self, node: NodeId, address: SocketAddr) -> Result<(), String> {
+        let stream = TcpStream::connect(address)
+            .await
+            .map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (reader, writer) = stream.into_split();
+        let mut reader = BufReader::new(reader);
+        let mut writer = BufWriter::new(writer);
+        frame::write_magic(&mut writer)
+            .await
+            .map_err(|e| e.to_string())?;
+        writer
+            .write_all(&frame::encode(&self.hello()))
+            .await
+            .map_err(|e| e.to_string())?;
+        writer.flush().await.map_err(|e| e.to_string())?;
+        let mut buffer = Vec::new();
+        frame::read_magic(&mut reader)
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = frame::read_frame(&mut reader, &mut buffer)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let PeerFrame::Refused { reason } = &answer {
+            tracing::error!(peer = %node, %address, %reason, "the peer refused this node");
+            return Err(format!("refused: {reason}"));
+        }
+        let peer = self
+            .check_hello(&answer, Some(node))
+            .inspect_err(|reason| {
+                tracing::error!(peer = %node, %address, %reason, "refusing the peer");
+            })?;
+        self.attach(peer, self.shared.config.node, reader, writer);
+        Ok(())
+    }
+
+    fn hello(&self) -> PeerFrame {
+        let config = &self.shared.config;
+        PeerFrame::Hello {
+            cluster_id: config.cluster_id.clone(),
+            protocol_version: PROTOCOL_VERSION,
+            node: config.node,
+            peer_addr: config.peer_addr,
+            http_addr: config.http_addr,
+        }
+    }
+
+    /// Checks a peer's hello; on success records its addresses and returns its id.
+    fn check_hello(&self, hello: &PeerFrame, expected: Option<NodeId>) -> Result<NodeId, String> {
+        let PeerFrame::Hello {
+            cluster_id,
+            protocol_version,
+            node,
+            peer_addr,
+            http_addr,
+        } = hello
+        else {
+            return Err("the first frame was not a hello".into());
+        };
+        let config = &self.shared.config;
+        if *cluster_id != config.cluster_id {
+            return Err(format!(
+                "node {node} belongs to cluster {cluster_id:?}, this node to {:?}",
+                config.cluster_id
+            ));
+        }
+        if *protocol_version != PROTOCOL_VERSION {
+            return Err(format!(
+                "node {node} speaks peer protocol version {protocol_version}, this node {PROTOCOL_VERSION}"
+            ));
+        }
+        if *node == config.node {
+            return Err(format!("the peer claims this node's own id {node}"));
+        }
+        if let Some(expected) = expected {
+            if *node != expected {
+                return Err(format!(
+                    "expected node {expected} at this address, found node {node}"
+                ));
+            }
+        }
+        let new_peer = {
+            let mut peers = self.shared.peers.lock();
+            let peer = peers.entry(*node).or_default();
+            peer.http_addr = Some(*http_addr);
+            let new_peer = peer.peer_addr.is_none();
+            peer.peer_addr = Some(*peer_addr);
+            new_peer
+        };
+        if new_peer {
+            tracing::info!(peer = %node, %peer_addr, "learned a new peer");
+            self.ensure_dialing(*node);
+        }
+        Ok(*node)
+    }
+
+    /// Registers a connection to `peer` (unless a preferred one is already up) and starts its
+    /// reader and writer.
+    fn attach(
+        &self,
+        peer: NodeId,
+        dialer: NodeId,
+        reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+        writer: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    ) {
+        let connection = self.shared.next_connection.fetch_add(1, Ordering::Relaxed);
+        let (queue, outgoing) = mpsc::channel(PEER_QUEUE_FRAMES);
+        let (close, closed) = watch::channel(());
+        {
+            let mut peers = self.shared.peers.lock();
+            let state = peers.entry(peer).or_default();
+            if let Some(existing) = &state.link {
+                let preferred = preferred_dialer(self.shared.config.node, peer);
+                if existing.dialer == preferred && dialer != preferred {
+                    tracing::debug!(%peer, "keeping the connection dialled by the lower id");
+                    return;
+                }
+            }
+            state.link = Some(Link {
+                connection,
+                dialer,
+                queue,
+                _close: close,
+            });
+        }
+        tracing::info!(%peer, connection, "peer connected");
+        tokio::spawn(write_loop(writer, outgoing));
+        let transport = self.clone();
+        tokio::spawn(async move {
+            transport.read_loop(peer, connection, reader, closed).await;
+            let mut peers = transport.shared.peers.lock();
+            if let Some(state) = peers.get_mut(&peer) {
+                if state.link.as_ref().map(|l| l.connection) == Some(connection) {
+                    state.link = None;
+                    state.link_lost.notify_one();
+                    tracing::info!(%peer, connection, "peer disconnected");
+                }
+            }
+        });
+    }
+
+    async fn read_loop(
+        &self,
+        peer: NodeId,
+        connection: u64,
+        mut reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+        mut closed: watch::Receiver<()>,
+    ) {
+        let mut buffer = Vec::new();
+        let mut shutdown = self.shared.shutdown.clone();
+        loop {
+            let frame = tokio::select! {
+                frame = frame::read_frame(&mut reader, &mut buffer) => frame,
+                _ = closed.changed() => return,
+                _ = shutdown.changed() => return,
+            };
+            match frame {
+                Ok(PeerFrame::Hello { .. } | PeerFrame::Refused { .. }) => {
+                    tracing::warn!(%peer, connection, "handshake frame after the handshake");
+                    return;
+                }
+                Ok(frame) => {
+                    if let Some(state) = self.shared.peers.lock().get_mut(&peer) {
+                        state.last_heard = Some(Instant::now());
+                    }
+                    self.shared.handler.handle(peer, frame);
+                }
+                Err(frame::FrameError::Io(_)) => return,
+                Err(error) => {
+                    tracing::warn!(%peer, connection, %error, "closing a peer connection");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn count_drop(shared: &Shared, to: NodeId) {
+    if let Some(peer) = shared.peers.lock().get_mut(&to) {
+        peer.dropped_frames += 1;
+    }
+}
+
+async fn write_loop(
+    mut writer: BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    mut outgoing: mpsc::Receiver<Vec<u8>>,
+) {
+    while let Some(bytes) = outgoing.recv().await {
+        if writer.write_all(&bytes).await.is_err() {
+            return;
+        }
+        let mut written = 1;
+        while written < MAX_FRAMES_PER_FLUSH {
+            match outgoing.try_recv() {
+                Ok(bytes) => {
+                    if writer.write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                    written += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        if writer.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Ids for forwarded requests, unique within one node's lifetime.
+#[derive(Debug, Default)]
+pub struct ForwardIds(AtomicU64);
+
+impl ForwardIds {
+    /// The next id.
+    pub fn next(&self) -> ForwardId {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
