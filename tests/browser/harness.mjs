@@ -106,6 +106,74 @@ export class Server {
   }
 }
 
+/**
+ * A `dschat lab` cluster on loopback: `nodes` are the nodes' HTTP base URLs (node i + 1 at
+ * index i), `controls` the lab's fault controls.
+ */
+export class Lab {
+  static async start(count) {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'dschat-browser-lab-'));
+    const child = spawn(dschatBinary(), [
+      'lab', '--port', '0', '--fresh', '--nodes', String(count), '--data-dir', dataDir,
+    ], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let output = '';
+    const lab = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`dschat lab did not start:\n${output}`)), 60000);
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        if (!output.includes('Stop with')) return;
+        clearTimeout(timer);
+        const nodes = [...output.matchAll(/node \d+: (http:\/\/\S+)/g)].map((match) => match[1]);
+        const controls = /controls: (http:\/\/[^/\s]+)/.exec(output)[1];
+        resolve(new Lab(child, dataDir, nodes, controls));
+      });
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dschat lab exited with ${code}:\n${output}`)); });
+    });
+    return lab;
+  }
+
+  constructor(child, dataDir, nodes, controls) {
+    this.child = child;
+    this.dataDir = dataDir;
+    this.nodes = nodes;
+    this.controls = controls;
+  }
+
+  /** kill -9 of node `id` (1-based). */
+  async crash(id) {
+    const response = await fetch(`${this.controls}/lab/api/nodes/${id}/crash`, { method: 'POST' });
+    if (!response.ok) throw new Error(`crash ${id}: ${response.status} ${await response.text()}`);
+  }
+
+  async dispose() {
+    if (this.child.exitCode === null) {
+      const exited = new Promise((resolve) => this.child.once('exit', resolve));
+      this.child.kill('SIGINT');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 15000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** One API call to `base`; returns the parsed JSON, retrying while the cluster elects a leader. */
+export async function callNode(base, method, pathname, token, body) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  for (let attempt = 1; ; attempt += 1) {
+    const response = await fetch(base + pathname, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    }).catch(() => null);
+    const text = response ? await response.text() : '';
+    if (response && response.ok) return text ? JSON.parse(text) : null;
+    const retryable = !response || response.status === 503 || response.status === 429;
+    if (!retryable || attempt >= 40) throw new Error(`${method} ${pathname}: ${response?.status} ${text}`);
+    await new Promise((resolve) => { setTimeout(resolve, 250); });
+  }
+}
+
 /** Headless Chromium with a fresh profile (playwright makes one per launch). */
 export async function launchBrowser() {
   return chromium.launch({

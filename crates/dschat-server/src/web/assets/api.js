@@ -81,6 +81,8 @@ export class Api {
   markRead(room, messageId) {
     return this.call('PUT', `/api/v1/rooms/${enc(room)}/read-marker`, { message_id: messageId });
   }
+  /** This node's view of its cluster (409 not-clustered on a node that runs alone). */
+  cluster() { return this.call('GET', '/api/v1/cluster'); }
   presence(room) { return this.call('GET', `/api/v1/rooms/${enc(room)}/presence`); }
   conversations() { return this.call('GET', '/api/v1/direct'); }
   search(q) { return this.call('GET', `/api/v1/search?q=${enc(q)}&limit=30`); }

@@ -41,6 +41,7 @@ function timelineFor(place) {
   return app.timelines.get(key);
 }
 
+/** The nodes the feed may use: this one, any given as ?nodes=…, then the cluster's peers. */
 function knownNodes() {
   const nodes = [window.location.origin];
   const fromUrl = new URLSearchParams(window.location.search).get('nodes');
@@ -48,6 +49,17 @@ function knownNodes() {
   const extra = (localStorage.getItem('dschat.nodes') || '').split(',').map((node) => node.trim());
   for (const node of extra) if (/^https?:\/\//.test(node) && !nodes.includes(node)) nodes.push(node);
   return nodes;
+}
+
+/** Adds the HTTP addresses of this node's cluster peers to the feed's nodes, if clustered. */
+async function discoverNodes() {
+  try {
+    const status = await app.api.cluster();
+    for (const peer of status.peers || []) {
+      const node = peer.http_addr ? `http://${peer.http_addr}` : null;
+      if (node && !app.feed.nodes.includes(node)) app.feed.nodes.push(node);
+    }
+  } catch { /* a node that runs alone has no peers to learn */ }
 }
 
 function showError(element, error) {
@@ -129,7 +141,10 @@ function startChat(token) {
   app.feed = new Feed(knownNodes(), token, sessionStorage.getItem('dschat.cursor'), {
     onEvent,
     onEphemeral: () => {},
-    onState: (state, detail) => setConnection(state, detail),
+    onState: (state, detail) => {
+      setConnection(state, detail);
+      if (state === 'live') discoverNodes();
+    },
     onSubscribed,
     onProblem: (problem) => showError('room-error', problem.detail || problem.title),
     onUnauthenticated: endSession,
