@@ -276,3 +276,11 @@ test('every control is labelled and the pages raised no errors', async () => {
   assert.deepEqual(alice.errors, []);
   assert.deepEqual(bob.errors, []);
 });
+
+test('a token revoked elsewhere sends the page back to the login form', async () => {
+  await server.call('DELETE', '/api/v1/sessions/current', await token(bob));
+  // The server checks the token at every ping (20 s) and closes the feed with code 4001.
+  await bob.waitForSelector('#login-view:not([hidden])', { timeout: 30000 });
+  assert.equal(await token(bob), null);
+  assert.equal(await bob.isVisible('#chat-view'), false);
+});

@@ -144,6 +144,10 @@ function startChat(token) {
     onState: (state, detail) => {
       setConnection(state, detail);
       if (state === 'live') discoverNodes();
+      // A feed refused at the upgrade (401) only looks like a lost connection: ask.
+      if (state === 'reconnecting') {
+        app.api.me().catch((error) => { if (error.status === 401) endSession(); });
+      }
     },
     onSubscribed,
     onProblem: (problem) => showError('room-error', problem.detail || problem.title),
