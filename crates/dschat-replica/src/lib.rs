@@ -13,10 +13,10 @@
 //! clocks of its own: the host hands it ticks, messages from peers and client requests (with
 //! the physical time), and carries out the [`Effects`] it returns (send these messages, answer
 //! these requests). The tokio runtime drives it over real sockets and the real disk; the
-//! deterministic simulator (`dschat-sim`) drives it over simulated ones. Because every write
-//! goes through [`storage::ReplicaStorage::write`], which returns only after an fsync, an
-//! acknowledgement (an [`Outcome::Applied`]) is only ever given for an entry a majority
-//! stored durably.
+//! deterministic simulator (`dschat-sim`) drives it over simulated ones. Because Raft hears
+//! of a write only after its fsync ([`storage::ReplicaStorage::write`], or
+//! [`Replica::sync`] in deferred mode), an acknowledgement (an [`Outcome::Applied`]) is only
+//! ever given for an entry a majority stored durably.
 //!
 //! **How it works.**
 //! - Writes: the leader stamps each command with its hybrid clock and a fresh message id
@@ -31,9 +31,15 @@
 //! - Storage layout of a replica's directory: `log/` (write-ahead log), `snapshot` (the
 //!   latest snapshot, `dschat_storage::SnapshotFile`), `id-high-water-mark` ([`clocks`]).
 //!
-//! **Limitations.** Storage calls are synchronous (the host waits for each fsync); a host that
-//! wants to overlap disk and network must batch requests ([`Replica::submit_writes`]). The
-//! whole chat state is in memory.
+//! - Durability: by default every write Raft asks for is synced before the call returns. With
+//!   [`Replica::set_deferred_sync`] the host completes syncs itself: writes go to the disk at
+//!   once, and Raft hears they are durable only at [`Replica::sync`] (the simulator uses this
+//!   to give each fsync a latency, so a crash can fall between a write and its sync).
+//!
+//! **Limitations.** By default storage calls are synchronous (the host waits for each fsync);
+//! a host that wants to overlap disk and network batches requests ([`Replica::submit_writes`])
+//! or uses deferred sync. Snapshots are always saved synchronously. The whole chat state is in
+//! memory.
 
 #![warn(missing_docs)]
 
@@ -43,6 +49,8 @@ mod replica;
 pub mod storage;
 
 pub use error::ReplicaError;
+#[cfg(feature = "bug-switches")]
+pub use replica::ReplicaBugSwitches;
 pub use replica::{
     AppliedEntry, Effects, Outcome, Replica, ReplicaConfig, Request, RequestId, RoleChange,
 };

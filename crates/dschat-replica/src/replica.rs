@@ -22,6 +22,18 @@ use crate::clocks::Clocks;
 use crate::error::ReplicaError;
 use crate::storage::ReplicaStorage;
 
+/// Test-only switches that re-introduce known bugs of a replica's glue, so tests can show
+/// they catch them. Compiled only with the `bug-switches` feature; never in a release build.
+#[cfg(feature = "bug-switches")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaBugSwitches {
+    /// Propose writes without their client session, so a retried write is applied again
+    /// (TESTING.md row 14: duplicated commands on client retry).
+    pub forget_client_sessions: bool,
+    /// Answer a post as soon as it is proposed, before it is committed (TESTING.md row 7).
+    pub acknowledge_before_commit: bool,
+}
+
 /// How a replica starts.
 #[derive(Clone, Debug)]
 pub struct ReplicaConfig {
@@ -141,6 +153,13 @@ pub struct Replica {
     next_read_id: u64,
     /// Take a state digest whenever the applied index is a multiple of this (0: never).
     digest_every_entries: u64,
+    /// Whether the host completes fsyncs itself ([`Replica::set_deferred_sync`]).
+    deferred_sync: bool,
+    /// The last write handed to the disk but not yet synced (deferred-sync mode only).
+    unsynced_through: Option<PersistId>,
+    /// Test-only bug switches.
+    #[cfg(feature = "bug-switches")]
+    bug_switches: ReplicaBugSwitches,
 }
 
 impl Replica {
@@ -186,6 +205,10 @@ impl Replica {
             pending_reads: HashMap::new(),
             next_read_id: 1,
             digest_every_entries: 0,
+            deferred_sync: false,
+            unsynced_through: None,
+            #[cfg(feature = "bug-switches")]
+            bug_switches: ReplicaBugSwitches::default(),
         })
     }
 
@@ -239,8 +262,18 @@ impl Replica {
         }
         let mut request_ids = Vec::with_capacity(writes.len());
         let mut commands = Vec::with_capacity(writes.len());
+        #[cfg(feature = "bug-switches")]
+        let mut early_post_ids = Vec::new();
         for (request_id, session, command) in writes {
+            #[cfg(feature = "bug-switches")]
+            let session = session.filter(|_| !self.bug_switches.forget_client_sessions);
             let (time, proposed_id) = self.clocks.stamp(now_unix_ms)?;
+            #[cfg(feature = "bug-switches")]
+            early_post_ids.push(
+                (self.bug_switches.acknowledge_before_commit
+                    && matches!(command, Command::Post { .. }))
+                .then_some(proposed_id),
+            );
             let envelope = Envelope {
                 session,
                 time,
@@ -259,7 +292,11 @@ impl Replica {
                     let index = LogIndex(batch.first_index.0 + offset as u64);
                     self.pending_writes.insert(index, (batch.term, request_id));
                 }
-                self.carry_out(batch.outputs)
+                #[allow(unused_mut)]
+                let mut effects = self.carry_out(batch.outputs)?;
+                #[cfg(feature = "bug-switches")]
+                self.answer_posts_before_commit(batch.first_index, &early_post_ids, &mut effects);
+                Ok(effects)
             }
             Err(raft::Error::NotLeader { leader_hint }) => {
                 Ok(self.refuse_all(request_ids.into_iter(), leader_hint))
@@ -272,6 +309,30 @@ impl Replica {
                         .push((request_id, Outcome::Busy(error.to_string())));
                 }
                 Ok(effects)
+            }
+        }
+    }
+
+    /// The `acknowledge_before_commit` bug: answers the posts just proposed (from
+    /// `first_index` on; `post_ids` holds each write's proposed id if it is a post) as if
+    /// they were applied.
+    #[cfg(feature = "bug-switches")]
+    fn answer_posts_before_commit(
+        &mut self,
+        first_index: LogIndex,
+        post_ids: &[Option<dschat_core::ids::MessageId>],
+        effects: &mut Effects,
+    ) {
+        for (offset, post_id) in post_ids.iter().enumerate() {
+            let index = LogIndex(first_index.0 + offset as u64);
+            let Some(post_id) = post_id else {
+                continue;
+            };
+            if let Some((_, request_id)) = self.pending_writes.remove(&index) {
+                let reply = Ok(Response::Event(*post_id));
+                effects
+                    .completions
+                    .push((request_id, Outcome::Applied { index, reply }));
             }
         }
     }
@@ -314,6 +375,10 @@ impl Replica {
         while let Some(output) = queue.pop_front() {
             match output {
                 Output::Send(envelope) => effects.messages.push(envelope),
+                Output::Persist(write) if self.deferred_sync => {
+                    self.storage.write_unsynced(&write)?;
+                    self.unsynced_through = Some(write.id);
+                }
                 Output::Persist(write) => {
                     self.storage.write(&write)?;
                     queue.extend(self.raft.persisted(write.id));
@@ -345,7 +410,9 @@ impl Replica {
                     snapshot,
                     keep_entries_after,
                 } => {
+                    // Installing syncs the log, so it makes earlier unsynced writes durable too.
                     self.install(&snapshot, keep_entries_after, &mut effects)?;
+                    self.unsynced_through = self.unsynced_through.filter(|last| last.0 > id.0);
                     queue.extend(self.raft.persisted(id));
                 }
                 Output::SnapshotWanted { .. } => {
@@ -504,6 +571,32 @@ impl Replica {
         }
     }
 
+    /// Deferred sync (off by default): from now on a write Raft asks for is handed to the disk
+    /// at once, but reported durable to Raft only when the host calls [`Replica::sync`], so a
+    /// host can model (the simulator) or overlap (a group-committing runtime) the fsync's
+    /// latency. Raft withholds every message that depends on the write until then; a crash
+    /// before the sync may lose any part of it. With it off, each write is synced before the
+    /// call that caused it returns.
+    pub fn set_deferred_sync(&mut self, deferred: bool) {
+        self.deferred_sync = deferred;
+    }
+
+    /// Whether writes handed to the disk await a [`Replica::sync`] (deferred sync only).
+    pub fn sync_pending(&self) -> bool {
+        self.unsynced_through.is_some()
+    }
+
+    /// Makes every write handed to the disk so far durable (one fsync), tells Raft, and carries
+    /// out what that releases (withheld votes and log responses, commits, applies).
+    pub fn sync(&mut self) -> Result<Effects, ReplicaError> {
+        let Some(through) = self.unsynced_through.take() else {
+            return Ok(Effects::default());
+        };
+        self.storage.sync()?;
+        let outputs = self.raft.persisted(through);
+        self.carry_out(outputs)
+    }
+
     /// Asks for a state digest in [`Effects::digests`] whenever the applied index is a
     /// multiple of `entries` (0: never). Digests are costly; observers sample.
     pub fn set_digest_interval(&mut self, entries: u64) {
@@ -545,6 +638,12 @@ impl Replica {
     /// The storage's log bounds (first and last index held).
     pub fn log_bounds(&self) -> (LogIndex, LogIndex) {
         self.storage.log_bounds()
+    }
+
+    /// Turns on deliberately broken behaviours of the replica itself (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn set_bug_switches(&mut self, switches: ReplicaBugSwitches) {
+        self.bug_switches = switches;
     }
 
     /// Turns on deliberately broken storage behaviours (tests only).

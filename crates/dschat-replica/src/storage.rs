@@ -5,7 +5,9 @@
 //! RPCs"), and, once the log is compacted, the snapshot that replaced the prefix (§7).
 //!
 //! **The guarantee.** [`ReplicaStorage::write`] returns only once the write is durable, so the
-//! replica calls `Node::persisted` after it, never before. [`ReplicaStorage::open`] recovers
+//! replica calls `Node::persisted` after it, never before. A host that overlaps the fsync
+//! with other work splits it into [`ReplicaStorage::write_unsynced`] and a later
+//! [`ReplicaStorage::sync`], and reports the write durable only after the sync. [`ReplicaStorage::open`] recovers
 //! exactly what was durable: the snapshot, the entries after it, the hard state.
 //!
 //! **How it works.** Two stores on one [`Disk`]:
@@ -140,6 +142,13 @@ impl ReplicaStorage {
 
     /// Makes `write` durable: truncate, append, hard state, one sync.
     pub fn write(&mut self, write: &PersistRequest) -> Result<(), ReplicaError> {
+        self.write_unsynced(write)?;
+        self.sync()
+    }
+
+    /// Hands `write` to the disk without waiting for it to be durable: it is in the page
+    /// cache, and a crash before the next [`ReplicaStorage::sync`] may lose any part of it.
+    pub fn write_unsynced(&mut self, write: &PersistRequest) -> Result<(), ReplicaError> {
         if let Some(from) = write.truncate_from {
             self.wal.truncate_suffix(from)?;
         }
@@ -153,6 +162,11 @@ impl ReplicaStorage {
                 voted_for: hard_state.voted_for,
             })?;
         }
+        Ok(())
+    }
+
+    /// Makes every write handed to the disk so far durable (one `fdatasync`).
+    pub fn sync(&mut self) -> Result<(), ReplicaError> {
         self.wal.sync()?;
         Ok(())
     }

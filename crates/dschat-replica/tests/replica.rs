@@ -190,3 +190,66 @@ fn writes_are_acknowledged_after_commit_and_survive_a_crash_of_every_node() {
         "the new leader's no-op follows every recovered entry"
     );
 }
+
+/// Delivers messages between `candidate` and `voter` until the voter receives a vote request;
+/// returns what the voter did with it.
+fn until_vote_request(candidate: &mut Replica, voter: &mut Replica) -> (raft::Envelope, Effects) {
+    let mut network: VecDeque<raft::Envelope> = candidate.campaign().unwrap().messages.into();
+    while let Some(envelope) = network.pop_front() {
+        match envelope.to.0 {
+            1 => network.extend(candidate.receive(envelope).unwrap().messages),
+            2 => {
+                let is_vote_request = matches!(envelope.message, raft::Message::VoteRequest(_));
+                let effects = voter.receive(envelope.clone()).unwrap();
+                if is_vote_request {
+                    return (envelope, effects);
+                }
+                network.extend(effects.messages);
+            }
+            _ => {} // the third voter is down
+        }
+    }
+    panic!("the candidate never asked for a vote");
+}
+
+#[test]
+fn with_deferred_sync_a_vote_leaves_only_after_the_host_syncs_and_a_crash_before_loses_it() {
+    let disks: Vec<SimulatedDisk> = (0..2).map(|_| SimulatedDisk::new()).collect();
+    let mut candidate = open(&disks[0], 1);
+    let mut voter = open(&disks[1], 2);
+    voter.set_deferred_sync(true);
+    let term_before = voter.status().term;
+
+    let (request, effects) = until_vote_request(&mut candidate, &mut voter);
+    assert!(
+        effects.messages.is_empty(),
+        "the vote waits for its sync: {:?}",
+        effects.messages
+    );
+    assert!(voter.sync_pending());
+    assert_eq!(voter.status().term, request.term);
+
+    // Power loss before the sync: the vote and the term it was cast in are gone.
+    drop(voter);
+    disks[1].crash(CrashPlan::Exact {
+        kept_unsynced_bytes: 0,
+        kept_directory_operations: 0,
+    });
+    let mut voter = open(&disks[1], 2);
+    assert_eq!(voter.status().term, term_before);
+
+    // The same request again, and this time the sync completes: the vote leaves.
+    voter.set_deferred_sync(true);
+    let effects = voter.receive(request).unwrap();
+    assert!(effects.messages.is_empty() && voter.sync_pending());
+    let effects = voter.sync().unwrap();
+    assert!(!voter.sync_pending());
+    assert!(
+        effects.messages.iter().any(|envelope| matches!(
+            envelope.message,
+            raft::Message::VoteResponse(raft::VoteResponse { granted: true })
+        )),
+        "the granted vote leaves after the sync: {:?}",
+        effects.messages
+    );
+}

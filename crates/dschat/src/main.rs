@@ -1,6 +1,7 @@
 //! The `dschat` command: run a server, benchmark it, or chat from the terminal.
 
 mod bench;
+mod bench_cluster;
 mod client;
 mod cluster;
 mod lab;
@@ -130,6 +131,9 @@ enum Commands {
 enum BenchCommand {
     /// Acknowledged posts/s and latency p50/p99 on one node, fsync on.
     Posts(bench::BenchArgs),
+    /// A 3-node dschat cluster against a 3-node etcd cluster on this machine: writes/s,
+    /// latency percentiles, and the failover window after kill -9 of the leader.
+    Cluster(bench_cluster::ClusterBenchArgs),
 }
 
 #[tokio::main]
@@ -177,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
             json,
         } => client::tail(&client, rooms, after, json).await,
         Commands::Bench(BenchCommand::Posts(args)) => bench::run(args).await,
+        Commands::Bench(BenchCommand::Cluster(args)) => bench_cluster::run(args).await,
         Commands::Lab(args) => lab::run(args).await,
         Commands::Cluster { options, command } => cluster::run(options, command).await,
         Commands::Sim(args) => tokio::task::block_in_place(|| sim::run(args)),

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 /// How long `POST /cluster/members` waits for a new node to catch up before making it a voter.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a membership change may take to show in this node's status before the answer
+/// goes out anyway (it then shows the configuration as it stands).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `GET /api/v1/cluster`: this node's view of the cluster.
 #[derive(Debug, Serialize)]
@@ -189,8 +192,14 @@ pub async fn add_member(
             .await
             .map_err(admin_failed)?;
     }
+    cluster
+        .wait_status(SETTLE_TIMEOUT, |s| s.raft.configuration.contains(node))
+        .await;
     if body.voter && !cluster.status().raft.configuration.is_voter(node) {
         promote_when_caught_up(cluster, node).await?;
+        cluster
+            .wait_status(SETTLE_TIMEOUT, |s| s.raft.configuration.is_voter(node))
+            .await;
     }
     status(State(state)).await
 }
@@ -218,10 +227,14 @@ pub async fn remove_member(
 ) -> Result<Json<ClusterStatusJson>, Problem> {
     from_this_machine(address)?;
     let cluster = clustered(&state)?;
+    let node = NodeId(node);
     cluster
-        .admin(AdminChange::Remove(NodeId(node)))
+        .admin(AdminChange::Remove(node))
         .await
         .map_err(admin_failed)?;
+    cluster
+        .wait_status(SETTLE_TIMEOUT, |s| !s.raft.configuration.contains(node))
+        .await;
     status(State(state)).await
 }
 

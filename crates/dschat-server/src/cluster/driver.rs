@@ -8,9 +8,14 @@
 //! together are proposed together ([`Replica::submit_writes`]): one log append, one fsync and
 //! one replication round for the whole batch (group commit).
 //!
-//! The replica's storage calls are synchronous (they return after the fsync), which is what
-//! makes "acknowledged means durable on a majority" hold; the driver is a plain thread so
-//! that those waits never stall the tokio runtime that serves clients.
+//! The replica runs with **deferred sync**: during a round its writes go to the page cache,
+//! and the round ends with one fsync ([`Replica::sync`]) for everything it wrote: client
+//! writes, entries a follower received from the leader, votes. The Raft core withholds every
+//! message that promises durability (votes, log responses) until that sync, while the
+//! leader's log requests leave at once, so the leader's fsync overlaps its followers' and a
+//! busy follower makes many appends durable with one fsync. Acknowledged still means durable
+//! on a majority. The driver is a plain thread so that fsyncs never stall the tokio runtime
+//! that serves clients.
 
 use super::frame::PeerFrame;
 use super::transport::Transport;
@@ -28,6 +33,9 @@ use tokio::sync::{oneshot, watch};
 
 /// Bound: inputs handled in one round before the driver ticks and publishes its status.
 const MAX_INPUTS_PER_ROUND: usize = 4_096;
+/// Bound: fsyncs in one round (a sync can release work that writes again); the rest wait for
+/// the next round.
+const MAX_SYNCS_PER_ROUND: usize = 4;
 
 /// What the driver is asked to do.
 pub enum Input {
@@ -190,6 +198,15 @@ impl Driver {
                 // The thread fell behind (a long fsync); skip the missed ticks.
                 *next_tick = now + self.tick;
             }
+        }
+        // One fsync for everything this round wrote (group commit across writes, appends
+        // from the leader and votes); messages that did not depend on it are already out.
+        for _ in 0..MAX_SYNCS_PER_ROUND {
+            if !self.replica.sync_pending() {
+                break;
+            }
+            let effects = self.replica.sync()?;
+            self.carry_out(effects);
         }
         self.publish_status();
         Ok(())

@@ -278,6 +278,19 @@ impl ClusterLog {
         self.status.borrow().clone()
     }
 
+    /// Waits (at most `limit`) until the published status satisfies `condition`; whether it
+    /// did. Status is republished at the end of each driver round.
+    pub async fn wait_status(
+        &self,
+        limit: Duration,
+        condition: impl FnMut(&DriverStatus) -> bool,
+    ) -> bool {
+        let mut status = self.status.clone();
+        tokio::time::timeout(limit, status.wait_for(condition))
+            .await
+            .is_ok_and(|result| result.is_ok())
+    }
+
     /// The transport (peer reports, lab faults).
     pub fn transport(&self) -> &Transport {
         &self.transport
@@ -437,9 +450,18 @@ impl ClusterLog {
             waiting.insert(id, reply);
         }
         self.transport.send(leader, &frame);
-        let result = tokio::time::timeout(left.min(FORWARD_TIMEOUT), answer).await;
+        // Stop waiting as soon as another node is known to lead: the old leader may be dead,
+        // and the request (under its session) is safe to send again at once.
+        let mut status = self.status.clone();
+        let leader_changed = status.wait_for(|s| s.raft.leader.is_some_and(|l| l != leader));
+        let result = tokio::select! {
+            answer = tokio::time::timeout(left.min(FORWARD_TIMEOUT), answer) => {
+                answer.ok().and_then(Result::ok)
+            }
+            _ = leader_changed => None,
+        };
         self.forwards.waiting.lock().remove(&id);
-        Ok(result.ok().and_then(Result::ok))
+        Ok(result)
     }
 
     /// Waits until this node has applied `index`, at most `limit`. Whether it has.
@@ -538,7 +560,7 @@ impl Cluster {
         };
         let directory = config.data_dir.join("raft");
         std::fs::create_dir_all(&directory)?;
-        let replica = dschat_replica::Replica::open(
+        let mut replica = dschat_replica::Replica::open(
             Arc::new(dschat_storage::disk::RealDisk),
             &directory,
             dschat_replica::ReplicaConfig {
@@ -550,6 +572,7 @@ impl Cluster {
                 initial_voters,
             },
         )?;
+        replica.set_deferred_sync(true);
         let state = replica.shared_chat();
         let search = Arc::new(crate::search::SearchIndex::open(
             &config.data_dir.join("search"),

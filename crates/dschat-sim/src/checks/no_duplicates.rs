@@ -62,8 +62,8 @@ pub fn check(history: &ChatHistory) -> CheckReport {
 
 /// Reports every body and id `read` holds more than once.
 fn check_read(report: &mut CheckReport, read: &Read) {
-    let mut index_by_body: HashMap<&str, usize> = HashMap::new();
-    let mut index_by_id: HashMap<MessageId, usize> = HashMap::new();
+    let mut index_by_body: HashMap<&str, usize> = HashMap::with_capacity(read.messages.len());
+    let mut index_by_id: HashMap<MessageId, usize> = HashMap::with_capacity(read.messages.len());
     for (index, message) in read.messages.iter().enumerate() {
         let earlier_body = *index_by_body.entry(&message.body).or_insert(index);
         let earlier_id = *index_by_id.entry(message.id).or_insert(index);

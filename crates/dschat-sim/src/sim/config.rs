@@ -11,6 +11,8 @@ pub type Micros = u64;
 pub const SECOND: Micros = 1_000_000;
 /// One millisecond.
 pub const MILLISECOND: Micros = 1_000;
+/// The Raft core's own default bound on entries per log request.
+pub const DEFAULT_MAX_BATCH_ENTRIES: usize = 1024;
 
 /// What the clients do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -73,11 +75,20 @@ pub enum FaultKind {
     TornWrite,
     /// Bytes of one node's log files are flipped on its disk (only ever one node per run).
     BitFlip,
+    /// The leader crashes; every node that sends a vote in the next election loses power right
+    /// after (before its fsync), then the winner is cut off (TESTING.md row 1).
+    CrashVoters,
+    /// The leader stops and is cut off; when it resumes, every client reads from it
+    /// (TESTING.md rows 3 and 4).
+    DeposedLeader,
+    /// Three leader changes with partly replicated entries, each leader cut off right after
+    /// it wins or commits: the Raft paper's figure 8 (TESTING.md rows 5 and 7).
+    LeaderChurn,
 }
 
 impl FaultKind {
     /// Every fault kind, in order.
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 17] = [
         FaultKind::Loss,
         FaultKind::Duplication,
         FaultKind::Reordering,
@@ -92,6 +103,9 @@ impl FaultKind {
         FaultKind::ClockJump,
         FaultKind::TornWrite,
         FaultKind::BitFlip,
+        FaultKind::CrashVoters,
+        FaultKind::DeposedLeader,
+        FaultKind::LeaderChurn,
     ];
 
     /// The name used on the command line.
@@ -111,11 +125,15 @@ impl FaultKind {
             FaultKind::ClockJump => "clock-jump",
             FaultKind::TornWrite => "torn-write",
             FaultKind::BitFlip => "bit-flip",
+            FaultKind::CrashVoters => "crash-voters",
+            FaultKind::DeposedLeader => "deposed-leader",
+            FaultKind::LeaderChurn => "leader-churn",
         }
     }
 
     /// Parses a comma-separated list: fault names, `all`, `none`, `network` (loss, duplicate,
-    /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk`.
+    /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk`, `targeted`
+    /// (crash-voters, deposed-leader, leader-churn).
     pub fn parse_list(text: &str) -> Result<BTreeSet<FaultKind>, String> {
         let mut set = BTreeSet::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -135,12 +153,13 @@ impl FaultKind {
                 "process" => &[Crash, Pause],
                 "clock" => &[ClockOffset, ClockDrift, ClockJump],
                 "disk" => &[Crash, TornWrite, BitFlip],
+                "targeted" => &[CrashVoters, DeposedLeader, LeaderChurn],
                 name => match FaultKind::ALL.iter().find(|kind| kind.name() == name) {
                     Some(kind) => std::slice::from_ref(kind),
                     None => {
                         let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
                         return Err(format!(
-                            "unknown fault {name:?}; use all, none, network, process, clock, disk or any of: {}",
+                            "unknown fault {name:?}; use all, none, network, process, clock, disk, targeted or any of: {}",
                             names.join(", ")
                         ));
                     }
@@ -179,16 +198,23 @@ pub enum Mutant {
     ReadWithoutConfirmation,
     /// Storage: `sync` does nothing, so acknowledged writes can be lost (row 2).
     AcknowledgeBeforeFsync,
+    /// Replica: writes are proposed without their client session, so a retry is applied
+    /// twice (row 14).
+    ForgetClientSessions,
+    /// Replica: a post is answered as soon as it is proposed, before it is committed (row 7).
+    AcknowledgeBeforeCommit,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 5] = [
+    pub const ALL: [Mutant; 7] = [
         Mutant::VoteWithoutPersist,
         Mutant::CommitEarlierTermByCounting,
         Mutant::TruncateOnStaleAppend,
         Mutant::ReadWithoutConfirmation,
         Mutant::AcknowledgeBeforeFsync,
+        Mutant::ForgetClientSessions,
+        Mutant::AcknowledgeBeforeCommit,
     ];
 
     /// The name used on the command line.
@@ -199,6 +225,8 @@ impl Mutant {
             Mutant::TruncateOnStaleAppend => "truncate-on-stale-append",
             Mutant::ReadWithoutConfirmation => "read-without-confirmation",
             Mutant::AcknowledgeBeforeFsync => "acknowledge-before-fsync",
+            Mutant::ForgetClientSessions => "forget-client-sessions",
+            Mutant::AcknowledgeBeforeCommit => "acknowledge-before-commit",
         }
     }
 }
@@ -238,6 +266,9 @@ pub struct SimConfig {
     pub record_messages: bool,
     /// A deliberately broken build to run (tests of the checkers).
     pub mutant: Option<Mutant>,
+    /// The Raft bound on entries per log request. Small batches let a log request carry an
+    /// earlier term's entry without the new leader's no-op after it, which figure 8 needs.
+    pub max_batch_entries: usize,
 }
 
 impl Default for SimConfig {
@@ -252,6 +283,7 @@ impl Default for SimConfig {
             liveness_bound: 10 * SECOND,
             record_messages: false,
             mutant: None,
+            max_batch_entries: DEFAULT_MAX_BATCH_ENTRIES,
         }
     }
 }
@@ -268,6 +300,9 @@ impl SimConfig {
             self.workload,
             FaultKind::format_list(&self.faults)
         );
+        if self.max_batch_entries != DEFAULT_MAX_BATCH_ENTRIES {
+            command.push_str(&format!(" --batch-entries {}", self.max_batch_entries));
+        }
         if let Some(mutant) = self.mutant {
             command.push_str(&format!(" --mutant {}", mutant.name()));
         }

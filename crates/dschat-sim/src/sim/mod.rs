@@ -14,19 +14,23 @@
 //!
 //! **How it works.**
 //! - [`world`]: the event queue (ordered by simulated time, then by insertion), the nodes,
-//!   the clients and the loop. Each node ticks every 10 ms of its own clock.
+//!   the clients and the loop. Each node ticks every 10 ms of its own clock. Each node's
+//!   replica runs in deferred-sync mode: a write reaches the simulated page cache at once, and
+//!   its fsync completes as a later event (0.1 to 2 ms, sometimes 5 to 40 ms), so a crash
+//!   can fall between a write and its sync, while messages already sent stay in flight.
 //! - [`network`]: per-message latency, loss and duplication; cut links.
 //! - [`node`]: a node's disk, replica and clock (offset, drift, jumps).
 //! - [`nemesis`]: the fault injector: network spells, partitions (one-way, moving), crashes
 //!   with lost unsynced writes, power loss during a sync (torn writes), pauses, clock faults,
 //!   bit flips in one node's log.
+//! - [`targeted`]: fault schedules aimed at one protocol moment (a vote, a deposed leader).
 //! - [`workload`]: the clients (Jepsen processes) and their operations.
 //! - [`invariants`]: checked after every step.
 //! - [`recorder`]: the history, the trace and counters.
 //! - [`run`](mod@run): the phases (set up, faults, heal, liveness, quiesce, final reads) and the
 //!   verdicts of every checker.
 //!
-//! **Limitations.** Disk writes complete instantly in simulated time (a sync costs nothing);
+//! **Limitations.** Snapshots are saved synchronously (only log writes have a latency);
 //! clients reach every node (partitions cut links between nodes only); a paused node's
 //! deferred events run at the end of its pause even if the heal comes earlier.
 
@@ -37,8 +41,11 @@ pub mod network;
 pub mod node;
 pub mod recorder;
 pub mod run;
+pub mod targeted;
 pub mod workload;
 pub mod world;
 
-pub use config::{FaultKind, Micros, Mutant, SimConfig, Workload, MILLISECOND, SECOND};
+pub use config::{
+    FaultKind, Micros, Mutant, SimConfig, Workload, DEFAULT_MAX_BATCH_ENTRIES, MILLISECOND, SECOND,
+};
 pub use run::{run, SimOutcome, Status, Verdict};

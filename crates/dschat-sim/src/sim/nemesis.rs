@@ -38,6 +38,18 @@ pub enum Action {
         /// The spell.
         spell: u64,
     },
+    /// The voter trap fires on a node that just sent a vote (see `targeted.rs`).
+    CrashVoter {
+        /// The node.
+        node: usize,
+        /// Its life in which it voted (a later life is left alone).
+        incarnation: u64,
+    },
+    /// Steer every client to a deposed leader that just resumed (see `targeted.rs`).
+    SteerClients {
+        /// The node.
+        node: usize,
+    },
 }
 
 /// The nemesis's own state.
@@ -108,6 +120,10 @@ impl World {
                 self.network.conditions = self.base_conditions();
                 self.nemesis.spell = None;
             }
+            Action::CrashVoter { node, incarnation } if self.nemesis.active => {
+                self.crash_trapped_voter(node, incarnation)
+            }
+            Action::SteerClients { node } if self.nemesis.active => self.steer_clients(node),
             _ => {}
         }
     }
@@ -132,6 +148,9 @@ impl World {
             FaultKind::ClockDrift => self.clock_drift(),
             FaultKind::TornWrite => self.torn_write(),
             FaultKind::BitFlip => self.bit_flip(),
+            FaultKind::CrashVoters | FaultKind::DeposedLeader | FaultKind::LeaderChurn => {
+                self.strike_targeted(fault)
+            }
         }
     }
 
@@ -159,6 +178,13 @@ impl World {
             usize::MAX,
             format!("network spell: {}", fault.name()),
         );
+    }
+
+    /// Starts a new partition episode (ending the current one's scheduled heal and moves).
+    pub(super) fn start_partition_episode(&mut self) -> u64 {
+        let episode = self.next_nemesis_id();
+        self.nemesis.partition = Some(episode);
+        episode
     }
 
     fn next_nemesis_id(&mut self) -> u64 {
@@ -335,6 +361,7 @@ impl World {
     pub fn heal(&mut self) {
         self.nemesis.active = false;
         self.nemesis.partition = None;
+        self.targeted = super::targeted::Targeted::default();
         self.nemesis.spell = None;
         if !self.network.cut_links().is_empty() {
             self.recorder.partition_end(self.now);

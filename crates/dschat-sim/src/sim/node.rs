@@ -86,6 +86,8 @@ pub struct SimNode {
     pub requests: HashMap<RequestId, (usize, u64)>,
     /// Restarts so far.
     pub restarts: u64,
+    /// Whether an fsync is under way (its completion is scheduled) in this incarnation.
+    pub syncing: bool,
 }
 
 impl SimNode {
@@ -100,6 +102,7 @@ impl SimNode {
             clock: NodeClock::default(),
             requests: HashMap::new(),
             restarts: 0,
+            syncing: false,
         }
     }
 
@@ -115,10 +118,13 @@ impl SimNode {
         seed: u64,
         mutant: Option<Mutant>,
         digest_every_entries: u64,
+        max_batch_entries: usize,
     ) -> Result<(), ReplicaError> {
+        let mut raft = raft_config(seed, mutant)?;
+        raft.max_batch_entries = max_batch_entries;
         let config = ReplicaConfig {
             node: NodeId(self.id),
-            raft: raft_config(seed, mutant)?,
+            raft,
             wal: WalOptions {
                 segment_max_bytes: 256 * 1024,
             },
@@ -126,7 +132,9 @@ impl SimNode {
         };
         let mut replica = Replica::open(Arc::new(self.disk.clone()), Path::new("/"), config)?;
         replica.set_digest_interval(digest_every_entries);
-        apply_storage_mutant(&mut replica, mutant);
+        replica.set_deferred_sync(true);
+        self.syncing = false;
+        apply_replica_mutant(&mut replica, mutant);
         self.replica = Ok(replica);
         Ok(())
     }
@@ -152,7 +160,11 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
     match mutant {
         None => {}
         #[cfg(feature = "bug-switches")]
-        Some(Mutant::AcknowledgeBeforeFsync) => {}
+        Some(
+            Mutant::AcknowledgeBeforeFsync
+            | Mutant::ForgetClientSessions
+            | Mutant::AcknowledgeBeforeCommit,
+        ) => {}
         #[cfg(feature = "bug-switches")]
         Some(Mutant::VoteWithoutPersist) => config.bugs.vote_without_persist = true,
         #[cfg(feature = "bug-switches")]
@@ -175,11 +187,16 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
 }
 
 #[allow(unused_variables)]
-fn apply_storage_mutant(replica: &mut Replica, mutant: Option<Mutant>) {
+fn apply_replica_mutant(replica: &mut Replica, mutant: Option<Mutant>) {
     #[cfg(feature = "bug-switches")]
     if mutant == Some(Mutant::AcknowledgeBeforeFsync) {
         replica.set_storage_bug_switches(dschat_storage::wal::WalBugSwitches {
             acknowledge_before_fsync: true,
         });
     }
+    #[cfg(feature = "bug-switches")]
+    replica.set_bug_switches(dschat_replica::ReplicaBugSwitches {
+        forget_client_sessions: mutant == Some(Mutant::ForgetClientSessions),
+        acknowledge_before_commit: mutant == Some(Mutant::AcknowledgeBeforeCommit),
+    });
 }

@@ -71,6 +71,10 @@ pub struct SimOutcome {
     pub simulated: Micros,
     /// Wall-clock time the simulation took (not the checkers).
     pub wall: Duration,
+    /// CPU time this thread spent on the simulation (not the checkers), where the system
+    /// tells (Linux). Unlike wall time it does not grow when other processes share the cores,
+    /// so it is the fair measure of the simulator's speed.
+    pub cpu: Option<Duration>,
     /// Wall-clock time the checkers took.
     pub checking_wall: Duration,
     /// Events handled.
@@ -104,7 +108,11 @@ pub fn run(config: SimConfig) -> Result<SimOutcome, String> {
     if config.clients == 0 {
         return Err("--clients must be at least 1".into());
     }
+    if config.max_batch_entries == 0 {
+        return Err("--batch-entries must be at least 1".into());
+    }
     let started = Instant::now();
+    let cpu_started = thread_cpu_time();
     let mut world = World::new(config.clone()).map_err(|error| error.to_string())?;
     let mut verdicts = Vec::new();
     if let Err(problem) = set_up(&mut world) {
@@ -127,6 +135,9 @@ pub fn run(config: SimConfig) -> Result<SimOutcome, String> {
         final_reads(&mut world);
     }
     let wall = started.elapsed();
+    let cpu = thread_cpu_time()
+        .zip(cpu_started)
+        .map(|(now, before)| now.saturating_sub(before));
     let checking_started = Instant::now();
     verdicts.push(invariant_verdict(&world));
     verdicts.extend(history_verdicts(&world.recorder.history, config.workload));
@@ -144,10 +155,19 @@ pub fn run(config: SimConfig) -> Result<SimOutcome, String> {
         counters: std::mem::take(&mut world.recorder.counters),
         simulated,
         wall,
+        cpu,
         checking_wall,
         steps,
         first_violation_at,
     })
+}
+
+/// The CPU time the calling thread has used, from `/proc/thread-self/schedstat` (Linux; its
+/// first field is nanoseconds on a CPU). `None` where that file does not exist.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanoseconds: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanoseconds))
 }
 
 fn verdict(name: &str, status: Status, detail: String) -> Verdict {

@@ -32,6 +32,12 @@ pub const THINK_TIME: Micros = 100 * MILLISECOND;
 pub const MAX_PENDING_EVENTS: usize = 1_000_000;
 /// Bound on the bytes of log entries in flight between nodes, for the same reason.
 pub const MAX_ENTRY_BYTES_IN_FLIGHT: usize = 512 * 1024 * 1024;
+/// How long an fsync takes: uniform in this range (a fast SSD's flush)...
+pub const FSYNC_LATENCY: std::ops::Range<Micros> = 100..2 * MILLISECOND;
+/// ...except that this fraction of syncs is slow (a busy disk, a journal commit)...
+pub const SLOW_FSYNC_PROBABILITY: f64 = 0.02;
+/// ...taking this long.
+pub const SLOW_FSYNC_LATENCY: std::ops::Range<Micros> = 5 * MILLISECOND..40 * MILLISECOND;
 /// How often the replicas report a state digest (entries).
 pub const DIGEST_EVERY_ENTRIES: u64 = 256;
 
@@ -63,6 +69,8 @@ pub enum Event {
     Resend { client: usize, attempt: u64 },
     /// A client starts its next operation.
     ClientWake { client: usize },
+    /// A node's fsync completes: what it had written so far is durable.
+    SyncDone { node: usize, incarnation: u64 },
     /// The nemesis acts (see `nemesis.rs`).
     Nemesis(super::nemesis::Action),
 }
@@ -108,6 +116,8 @@ pub struct World {
     pub invariants: Invariants,
     /// The fault injector's state.
     pub nemesis: super::nemesis::Nemesis,
+    /// The targeted schedules' state.
+    pub targeted: super::targeted::Targeted,
     /// Events handled.
     pub steps: u64,
     /// Bytes of log entries and snapshot chunks in messages not yet delivered.
@@ -140,6 +150,7 @@ impl World {
             recorder,
             invariants: Invariants::default(),
             nemesis: super::nemesis::Nemesis::default(),
+            targeted: super::targeted::Targeted::default(),
             steps: 0,
             setup_outcomes: std::collections::HashMap::new(),
             bytes_in_flight: 0,
@@ -243,6 +254,7 @@ impl World {
                 }
             }
             Event::ClientWake { client } => self.on_client_wake(client),
+            Event::SyncDone { node, incarnation } => self.on_sync_done(node, incarnation),
             Event::Nemesis(action) => self.on_nemesis(action),
         }
     }
@@ -259,7 +271,8 @@ impl World {
             .wrapping_add((node as u64) << 32 | self.nodes[node].restarts);
         let voters = self.voters();
         let mutant = self.config.mutant;
-        let result = self.nodes[node].start(&voters, seed, mutant, DIGEST_EVERY_ENTRIES);
+        let batch = self.config.max_batch_entries;
+        let result = self.nodes[node].start(&voters, seed, mutant, DIGEST_EVERY_ENTRIES, batch);
         match result {
             Ok(()) => {
                 let incarnation = self.nodes[node].incarnation;
@@ -299,6 +312,39 @@ impl World {
         self.call_replica(node, |replica, _| replica.tick());
     }
 
+    fn on_sync_done(&mut self, node: usize, incarnation: u64) {
+        if self.nodes[node].incarnation != incarnation || self.nodes[node].replica.is_err() {
+            return;
+        }
+        // The disk finished while the process was stopped; the process hears of it on resuming.
+        if self.deferred(node, || Event::SyncDone { node, incarnation }) {
+            return;
+        }
+        self.nodes[node].syncing = false;
+        self.call_replica(node, |replica, _| replica.sync());
+    }
+
+    /// Starts an fsync on `node` if it has written something not yet synced and none is under
+    /// way; its completion is an event one fsync latency later.
+    fn start_sync_if_needed(&mut self, node: usize) {
+        let target = &self.nodes[node];
+        let pending = target
+            .replica
+            .as_ref()
+            .is_ok_and(|replica| replica.sync_pending());
+        if !pending || target.syncing {
+            return;
+        }
+        let latency = if self.rng.gen_bool(SLOW_FSYNC_PROBABILITY) {
+            self.rng.gen_range(SLOW_FSYNC_LATENCY)
+        } else {
+            self.rng.gen_range(FSYNC_LATENCY)
+        };
+        let incarnation = target.incarnation;
+        self.nodes[node].syncing = true;
+        self.schedule(self.now + latency, Event::SyncDone { node, incarnation });
+    }
+
     fn on_deliver(&mut self, envelope: raft::Envelope, record: Option<usize>) {
         self.bytes_in_flight -= payload_bytes(&envelope.message);
         let node = envelope.to.0 as usize - 1;
@@ -326,7 +372,10 @@ impl World {
             return;
         };
         match call(replica, unix_ms) {
-            Ok(effects) => self.carry_out(node, effects),
+            Ok(effects) => {
+                self.carry_out(node, effects);
+                self.start_sync_if_needed(node);
+            }
             Err(error) => self.on_replica_failure(node, error),
         }
         self.check_node(node);
@@ -358,21 +407,27 @@ impl World {
         }
     }
 
+    /// Carries out a replica's effects. The targeted schedules see role changes and applied
+    /// entries before the messages leave, so they can cut a node off at that very moment.
     fn carry_out(&mut self, node: usize, effects: Effects) {
-        for envelope in effects.messages {
-            self.send(envelope);
-        }
         for change in &effects.role_changes {
             self.recorder.role_change(self.now, node, change);
             if change.role == RoleKind::Leader {
                 self.invariants
                     .on_leader(self.now, node, change.term, &mut self.recorder);
+                self.observe_new_leader(node);
             }
         }
         self.invariants
             .on_applied(self.now, node, &effects.applied, &mut self.recorder);
+        if !effects.applied.is_empty() {
+            self.observe_applied(node);
+        }
         self.invariants
             .on_digests(self.now, node, &effects.digests, &mut self.recorder);
+        for envelope in effects.messages {
+            self.send(envelope);
+        }
         for (request, outcome) in effects.completions {
             self.answer(node, request, outcome);
         }
@@ -381,6 +436,7 @@ impl World {
     fn send(&mut self, envelope: raft::Envelope) {
         let (from, to) = (envelope.from.0, envelope.to.0);
         let kind = message_kind(&envelope.message);
+        self.observe_message(&envelope);
         let fate = self.network.fate(&mut self.rng, from, to);
         self.recorder.count_message(fate);
         match fate {
@@ -545,6 +601,11 @@ impl World {
             self.setup_outcomes.insert(request, outcome);
             return;
         };
+        // An answer to an attempt its client has already given up on is dropped on arrival;
+        // computing a read's result for it would only cost time.
+        if self.current_attempt(client) != Some(attempt) {
+            return;
+        }
         let reply = match (&outcome, self.clients[client].op.as_ref()) {
             (Outcome::ReadReady { .. }, Some(op)) => {
                 let replica = self.nodes[node].replica.as_ref().expect("it just answered");
@@ -572,35 +633,37 @@ impl World {
             return;
         }
         let op = self.clients[client].op.as_ref().expect("attempt checked");
-        let completion = match &reply {
-            Reply::Data(value) => Completion::Ok(value.clone()),
-            Reply::Outcome(outcome) if op.kind.is_write() => {
-                workload::write_completion(&op.kind, outcome)
-            }
-            Reply::Outcome(_) => Completion::Retry,
+        let outcome = match reply {
+            Reply::Data(value) => return self.finish(client, EventKind::Ok, value),
+            Reply::Outcome(outcome) => outcome,
+        };
+        let completion = if op.kind.is_write() {
+            workload::write_completion(&op.kind, &outcome)
+        } else {
+            Completion::Retry
         };
         match completion {
             Completion::Ok(value) => self.finish(client, EventKind::Ok, value),
             Completion::Fail(value) => self.finish(client, EventKind::Fail, value),
-            Completion::Retry => self.retry(client, &reply),
+            Completion::Retry => self.retry(client, &outcome),
         }
     }
 
-    fn retry(&mut self, client: usize, reply: &Reply) {
+    fn retry(&mut self, client: usize, outcome: &Outcome) {
         let op = self.clients[client].op.as_ref().expect("in flight");
         if self.now >= op.deadline {
             self.finish(client, EventKind::Info, Value::Null);
             return;
         }
         let attempt = op.attempt;
-        match reply {
-            Reply::Outcome(Outcome::NotLeader {
+        match outcome {
+            Outcome::NotLeader {
                 leader_hint: Some(leader),
-            }) => {
+            } => {
                 self.clients[client].preferred_node = leader.0 as usize - 1;
                 self.send_attempt(client);
             }
-            Reply::Outcome(Outcome::NotLeader { leader_hint: None } | Outcome::Busy(_)) => {
+            Outcome::NotLeader { leader_hint: None } | Outcome::Busy(_) => {
                 self.clients[client].preferred_node = self.rng.gen_range(0..self.nodes.len());
                 self.schedule(
                     self.now + 20 * MILLISECOND,

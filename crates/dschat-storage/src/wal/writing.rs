@@ -54,14 +54,16 @@ impl Wal {
         }
         if self.active_segment_unsynced {
             let result = self.active().file.sync_data();
-            let context = format!("syncing {}", self.active().path.display());
-            self.fail_on_error(result, context)?;
+            self.fail_on_error(result, |wal| {
+                format!("syncing {}", wal.active().path.display())
+            })?;
             self.active_segment_unsynced = false;
         }
         if self.directory_unsynced {
             let result = self.disk.sync_dir(&self.directory);
-            let context = format!("syncing directory {}", self.directory.display());
-            self.fail_on_error(result, context)?;
+            self.fail_on_error(result, |wal| {
+                format!("syncing directory {}", wal.directory.display())
+            })?;
             self.directory_unsynced = false;
         }
         Ok(())
@@ -106,8 +108,9 @@ impl Wal {
             .map(|location| location.offset)
             .ok_or_else(|| StorageError::InvalidArgument(format!("entry {from} not found")))?;
         let result = self.active().file.set_len(offset);
-        let context = format!("truncating {}", self.active().path.display());
-        self.fail_on_error(result, context)?;
+        self.fail_on_error(result, |wal| {
+            format!("truncating {}", wal.active().path.display())
+        })?;
         let segment = self.active_mut();
         let kept_entries = (from.0 - segment.previous_index.0 - 1) as usize;
         segment.entries.truncate(kept_entries);
@@ -141,7 +144,7 @@ impl Wal {
                 .disk
                 .remove_file(&segment.path)
                 .and_then(|()| self.disk.sync_dir(&self.directory));
-            self.fail_on_error(result, format!("removing {}", segment.path.display()))?;
+            self.fail_on_error(result, |_| format!("removing {}", segment.path.display()))?;
         }
         Ok(())
     }
@@ -169,17 +172,17 @@ impl Wal {
             .file
             .sync_data()
             .and_then(|()| self.disk.sync_dir(&self.directory));
-        self.fail_on_error(result, format!("creating {}", segment.path.display()))?;
+        self.fail_on_error(result, |_| format!("creating {}", segment.path.display()))?;
         let obsolete = std::mem::replace(&mut self.segments, vec![segment]);
         self.first_index = next_index;
         self.active_segment_unsynced = false;
         self.directory_unsynced = false;
         for old in obsolete {
             let result = self.disk.remove_file(&old.path);
-            self.fail_on_error(result, format!("removing {}", old.path.display()))?;
+            self.fail_on_error(result, |_| format!("removing {}", old.path.display()))?;
         }
         let result = self.disk.sync_dir(&self.directory);
-        self.fail_on_error(result, format!("syncing {}", self.directory.display()))
+        self.fail_on_error(result, |wal| format!("syncing {}", wal.directory.display()))
     }
 
     /// Checks that `entries` continue the log and fit in a record.
@@ -223,8 +226,9 @@ impl Wal {
         }
         let segment = self.active();
         let result = segment.file.write_all_at(segment.length_bytes, frames);
-        let context = format!("writing {}", segment.path.display());
-        self.fail_on_error(result, context)?;
+        self.fail_on_error(result, |wal| {
+            format!("writing {}", wal.active().path.display())
+        })?;
         let segment = self.active_mut();
         segment.length_bytes += frames.len() as u64;
         segment.entries.extend(locations);
@@ -235,8 +239,9 @@ impl Wal {
     /// Syncs the full active segment and starts a new one after it.
     fn roll_over(&mut self) -> StorageResult<()> {
         let result = self.active().file.sync_data();
-        let context = format!("syncing {}", self.active().path.display());
-        self.fail_on_error(result, context)?;
+        self.fail_on_error(result, |wal| {
+            format!("syncing {}", wal.active().path.display())
+        })?;
         self.active_segment_unsynced = false;
         let header = Record::SegmentHeader {
             previous_index: self.last_index(),
@@ -267,7 +272,7 @@ impl Wal {
             .disk
             .remove_file(&segment.path)
             .and_then(|()| self.disk.sync_dir(&self.directory));
-        self.fail_on_error(result, format!("removing {}", segment.path.display()))?;
+        self.fail_on_error(result, |_| format!("removing {}", segment.path.display()))?;
         self.directory_unsynced = false;
         Ok(())
     }
@@ -284,12 +289,15 @@ impl Wal {
     }
 
     /// Turns an I/O error into a [`StorageError::Io`] and marks the log as failed.
+    /// `context` says what was being done; it is formatted only on failure (these calls sit
+    /// on every append and sync).
     fn fail_on_error<T>(
         &mut self,
         result: std::io::Result<T>,
-        context: String,
+        context: impl FnOnce(&Wal) -> String,
     ) -> StorageResult<T> {
         result.map_err(|error| {
+            let context = context(self);
             self.failure = Some(format!("{context}: {error}"));
             StorageError::io(context, error)
         })
