@@ -55,6 +55,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("assets/feed.js"),
     },
     Asset {
+        name: "outbox.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("assets/outbox.js"),
+    },
+    Asset {
         name: "render.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("assets/render.js"),

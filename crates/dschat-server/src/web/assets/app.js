@@ -7,15 +7,17 @@
 // (onSubscribed). The feed's cursor is kept in sessionStorage, so a reload resumes from it.
 
 import { Api, ApiError } from './api.js';
+import { Outbox } from './outbox.js';
 import { Feed, idAfter } from './feed.js';
 import { Timeline } from './timeline.js';
-import { renderMessages, renderSearchResults, scrollState } from './render.js';
+import {
+  renderMembers, renderMessages, renderPlaceLists, renderSearchResults, scrollState,
+} from './render.js';
 
 const PAGE_SIZE = 50;
 const CATCH_UP_PAGE_SIZE = 500;
 const AROUND_PAGE_SIZE = 25;
 const PRESENCE_REFRESH_MS = 15000;
-const SEND_ATTEMPTS = 5;
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,8 +30,7 @@ const app = {
   directUnread: new Map(),
   timelines: new Map(),
   active: null,
-  outbox: [],
-  sending: false,
+  outbox: null,
   timers: {},
 };
 
@@ -138,6 +139,7 @@ function startChat(token) {
   $('menu-toggle').hidden = false;
   $('whoami').textContent = app.me.nickname;
   $('connection').hidden = false;
+  app.outbox = new Outbox(app.api, sendingChanged);
   app.feed = new Feed(knownNodes(), token, sessionStorage.getItem('dschat.cursor'), {
     onEvent,
     onEphemeral: () => {},
@@ -199,54 +201,21 @@ function scheduleRefreshPlaces() {
 
 function isActive(place) { return app.active && placeKey(app.active) === placeKey(place); }
 
-function placeButton(place, label, unread) {
-  const item = document.createElement('li');
-  const button = document.createElement('button');
-  button.type = 'button';
-  button.className = 'place';
-  button.dataset.place = placeKey(place);
-  if (isActive(place)) button.setAttribute('aria-current', 'page');
-  const name = document.createElement('span');
-  name.textContent = label;
-  button.append(name);
-  if (unread > 0) {
-    const badge = document.createElement('span');
-    badge.className = 'unread';
-    badge.textContent = unread >= 10000 ? '9999+' : String(unread);
-    badge.setAttribute('aria-label', `${unread} unread`);
-    button.append(badge);
-  }
-  button.addEventListener('click', () => openPlace(place, true));
-  item.append(button);
-  return item;
-}
-
 function renderPlaces() {
-  const joined = app.rooms.filter((room) => room.joined);
-  $('room-list').replaceChildren(...joined.map((room) => placeButton(
-    { kind: 'room', name: room.name }, `#${room.name}`, isActive({ kind: 'room', name: room.name }) ? 0 : room.unread)));
-  if (!joined.length) $('room-list').innerHTML = '<li class="empty">None yet: join or create one.</li>';
   const partners = new Map();
   for (const conversation of app.conversations) partners.set(conversation.with.toLowerCase(), conversation.with);
   if (app.active && app.active.kind === 'direct') partners.set(app.active.name.toLowerCase(), app.active.name);
-  $('direct-list').replaceChildren(...[...partners.values()].map((name) => placeButton(
-    { kind: 'direct', name }, `@${name}`, app.directUnread.get(name.toLowerCase()) || 0)));
-  const others = app.rooms.filter((room) => !room.joined);
-  $('other-rooms').replaceChildren(...others.map((room) => {
-    const item = document.createElement('li');
-    item.className = 'other-room';
-    const label = document.createElement('span');
-    label.textContent = `#${room.name}`;
-    label.title = room.topic;
-    const join = document.createElement('button');
-    join.type = 'button';
-    join.textContent = 'Join';
-    join.setAttribute('aria-label', `Join #${room.name}`);
-    join.addEventListener('click', () => joinRoom(room.name));
-    item.append(label, join);
-    return item;
+  const direct = [...partners.values()].map((name) => ({
+    place: { kind: 'direct', name }, unread: app.directUnread.get(name.toLowerCase()) || 0,
   }));
-  if (!others.length) $('other-rooms').innerHTML = '<li class="empty">No other rooms.</li>';
+  renderPlaceLists({ joined: $('room-list'), direct: $('direct-list'), others: $('other-rooms') }, {
+    rooms: app.rooms,
+    direct,
+    activeKey: app.active ? placeKey(app.active) : null,
+    keyOf: placeKey,
+    open: (place) => openPlace(place, true),
+    join: joinRoom,
+  });
   renderRoomHeader();
 }
 
@@ -481,76 +450,24 @@ async function refreshPresence() {
   try {
     const answer = await app.api.presence(room.name);
     if (activeRoom() !== room) return;
-    $('member-list').replaceChildren(...answer.members.map((member) => {
-      const item = document.createElement('li');
-      item.dataset.online = String(member.online);
-      item.textContent = member.nickname;
-      const status = document.createElement('span');
-      status.className = 'visually-hidden';
-      status.textContent = member.online ? ' (online)' : ' (offline)';
-      item.append(status);
-      return item;
-    }));
+    renderMembers($('member-list'), answer.members);
     const online = answer.members.filter((member) => member.online).map((member) => member.nickname);
     $('presence-line').textContent = `${online.length} of ${answer.members.length} online: ${online.join(', ') || 'nobody'}`;
   } catch { /* presence is informative only */ }
 }
 
-// ---- sending: prediction, then reconciliation ----
+// ---- sending: prediction, then reconciliation (outbox.js) ----
 
 function send(body) {
-  const place = app.active;
-  if (!place || !body.trim()) return;
-  const timeline = timelineFor(place);
-  const entry = timeline.addPending(body, app.me.nickname);
-  app.outbox.push({ timeline, entry, sequence: null });
+  if (!app.active || !body.trim()) return;
+  app.outbox.send(timelineFor(app.active), body, app.me.nickname);
   renderTimeline({ stickToBottom: true });
-  drainOutbox();
 }
 
-async function drainOutbox() {
-  if (app.sending) return;
-  app.sending = true;
-  while (app.outbox.length) {
-    const job = app.outbox.shift();
-    await sendOne(job);
-  }
-  app.sending = false;
-}
-
-async function sendOne(job) {
-  const { timeline, entry } = job;
-  if (job.sequence === null) job.sequence = app.api.nextSequence();
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const message = await app.api.post(timeline.place, entry.body, job.sequence);
-      timeline.confirmPending(entry, message);
-      if (isActive(timeline.place)) { renderTimeline({}); scheduleMarkRead(); }
-      return;
-    } catch (error) {
-      if (!(error instanceof ApiError) || !error.retryable || attempt >= SEND_ATTEMPTS) {
-        entry.state = 'failed';
-        entry.error = error.message;
-        if (isActive(timeline.place)) renderTimeline({});
-        return;
-      }
-      const waitMs = Math.max(error.retryAfterSeconds * 1000, 500 * 2 ** (attempt - 1));
-      await new Promise((resolve) => { setTimeout(resolve, waitMs); });
-    }
-  }
-}
-
-function retryPending(timeline, entry) {
-  entry.state = 'sending';
-  entry.error = null;
-  app.outbox.push({ timeline, entry, sequence: null });
+function sendingChanged(timeline, confirmed) {
+  if (!isActive(timeline.place)) return;
   renderTimeline({});
-  drainOutbox();
-}
-
-function discardPending(timeline, entry) {
-  timeline.removePending(entry);
-  renderTimeline({});
+  if (confirmed) scheduleMarkRead();
 }
 
 async function editMessage(timeline, id, body) {
@@ -583,8 +500,8 @@ function renderTimeline(options) {
   renderMessages(list, timeline, app.me.nickname, {
     edit: (id, body) => editMessage(timeline, id, body),
     remove: (id) => deleteMessage(timeline, id),
-    retry: (entry) => retryPending(timeline, entry),
-    discard: (entry) => discardPending(timeline, entry),
+    retry: (entry) => app.outbox.retry(timeline, entry),
+    discard: (entry) => app.outbox.discard(timeline, entry),
   });
   $('history-status').textContent = !timeline.loaded ? 'Loading…'
     : timeline.atOldest ? (timeline.messages.length ? 'The beginning of this conversation.' : 'No messages yet.')

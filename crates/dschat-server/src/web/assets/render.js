@@ -1,6 +1,6 @@
-// Drawing a timeline into the page, keyed by message id: an element is rebuilt only when
-// what it shows changed, and a message being edited is left alone, so live events do not
-// steal focus or scroll the reader away.
+// Drawing into the page. A timeline is drawn keyed by message id: an element is rebuilt
+// only when what it shows changed, and a message being edited is left alone, so live events
+// do not steal focus or scroll the reader away. Also the room lists, members, search hits.
 
 /** Where the reader is in a scrolled box. */
 export function scrollState(box) {
@@ -185,6 +185,56 @@ export function renderSearchResults(list, hits, me, open) {
       element('span', 'snippet', message.body),
     );
     item.append(link);
+    return item;
+  }));
+}
+
+function placeButton(place, label, unread, current, key, open) {
+  const item = element('li');
+  const node = button('', 'place', '', () => open(place));
+  node.dataset.place = key;
+  if (current) node.setAttribute('aria-current', 'page');
+  node.append(element('span', '', label));
+  if (unread > 0) {
+    const badge = element('span', 'unread', unread >= 10000 ? '9999+' : String(unread));
+    badge.setAttribute('aria-label', `${unread} unread`);
+    node.append(badge);
+  }
+  item.append(node);
+  return item;
+}
+
+/**
+ * Draws the sidebar: joined rooms with unread counts, private conversations (`direct`:
+ * {place, unread}), and other rooms with a Join button.
+ */
+export function renderPlaceLists(lists, { rooms, direct, activeKey, keyOf, open, join }) {
+  const joined = rooms.filter((room) => room.joined).map((room) => {
+    const place = { kind: 'room', name: room.name };
+    const current = keyOf(place) === activeKey;
+    return placeButton(place, `#${room.name}`, current ? 0 : room.unread, current, keyOf(place), open);
+  });
+  lists.joined.replaceChildren(...(joined.length ? joined : [element('li', 'empty', 'None yet: join or create one.')]));
+  lists.direct.replaceChildren(...direct.map(({ place, unread }) => {
+    const current = keyOf(place) === activeKey;
+    return placeButton(place, `@${place.name}`, current ? 0 : unread, current, keyOf(place), open);
+  }));
+  const others = rooms.filter((room) => !room.joined).map((room) => {
+    const item = element('li', 'other-room');
+    const label = element('span', '', `#${room.name}`);
+    label.title = room.topic;
+    item.append(label, button('Join', '', `Join #${room.name}`, () => join(room.name)));
+    return item;
+  });
+  lists.others.replaceChildren(...(others.length ? others : [element('li', 'empty', 'No other rooms.')]));
+}
+
+/** Draws a room's members, each marked online or offline (on this node). */
+export function renderMembers(list, members) {
+  list.replaceChildren(...members.map((member) => {
+    const item = element('li', '', member.nickname);
+    item.dataset.online = String(member.online);
+    item.append(element('span', 'visually-hidden', member.online ? ' (online)' : ' (offline)'));
     return item;
   }));
 }
