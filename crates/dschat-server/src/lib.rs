@@ -9,6 +9,7 @@
 //!   project's endpoints.
 //! - [`hub`]: fan-out of live events to subscribers with bounded queues.
 //! - [`search`]: the full-text index (tantivy), derived from the chat state.
+//! - [`web`]: the browser client, embedded in the binary and served at `/`.
 //! - [`auth`], [`rate_limit`], [`clocks`], [`config`]: what the front ends share.
 
 pub mod api;
@@ -20,3 +21,4 @@ pub mod hub;
 pub mod node;
 pub mod rate_limit;
 pub mod search;
+pub mod web;

@@ -470,3 +470,103 @@ async fn malformed_commands_are_refused_before_they_reach_the_log() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn presence_shows_members_with_a_feed_open_on_this_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    server.create_room(&alice, "general").await;
+    server.join(&bob, "general").await;
+    let presence = |token: String| {
+        let server = &server;
+        async move {
+            let (status, body) = server
+                .call(
+                    Method::GET,
+                    "/api/v1/rooms/general/presence",
+                    Some(&token),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(body["scope"], "node");
+            body["members"].clone()
+        }
+    };
+    assert_eq!(
+        presence(alice.clone()).await,
+        json!([{"nickname": "alice", "online": false}, {"nickname": "bob", "online": false}])
+    );
+    let mut feed = server.stream(&bob).await;
+    feed.send(json!({"type": "ping"})).await;
+    feed.until("pong").await;
+    assert_eq!(
+        presence(alice.clone()).await,
+        json!([{"nickname": "bob", "online": true}, {"nickname": "alice", "online": false}])
+    );
+    drop(feed);
+    let mut members = presence(alice.clone()).await;
+    for _ in 0..100 {
+        if members[0]["online"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        members = presence(alice.clone()).await;
+    }
+    assert_eq!(members[0], json!({"nickname": "alice", "online": false}));
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/v1/rooms/nowhere/presence",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            Some("urn:dschat:problem:unknown-room")
+        )
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn browsers_get_the_web_client_at_the_root_and_scripts_get_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(config(dir.path())).await;
+    let page = server
+        .http
+        .get(format!("{}/", server.base))
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.headers().contains_key("content-security-policy"));
+    assert!(page.text().await.unwrap().contains("/web/app.js"));
+    let (status, index) = server.call(Method::GET, "/", None, None).await;
+    assert_eq!((status, index["web"].as_str()), (StatusCode::OK, Some("/")));
+    let style = server
+        .http
+        .get(format!("{}/web/style.css", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(style.headers()["content-type"], "text/css; charset=utf-8");
+    let (status, missing) = server
+        .call(Method::GET, "/web/nothing.js", None, None)
+        .await;
+    assert_eq!(
+        (status, missing["type"].as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            Some("urn:dschat:problem:no-such-endpoint")
+        )
+    );
+    server.stop().await;
+}

@@ -130,6 +130,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "dschat is serving; data in {}",
         data_dir.display()
     ));
+    say(&format!("  Web:       http://{address}/"));
     if let Some(cluster) = node.cluster() {
         let config = cluster.config();
         say(&format!(

@@ -8,6 +8,7 @@ pub mod dto;
 pub mod extract;
 pub mod legacy;
 pub mod messages;
+pub mod presence;
 pub mod problem;
 pub mod rooms;
 pub mod stream;
@@ -52,6 +53,8 @@ pub struct Shared {
     pub limits: Limiters,
     /// Bounds concurrent password hashing.
     pub hashing: tokio::sync::Semaphore,
+    /// Who has a live feed open on this node.
+    pub presence: Arc<presence::Presence>,
 }
 
 /// Handler state.
@@ -98,6 +101,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/rooms"),
     ("get", "/api/v1/rooms/{room}"),
     ("get", "/api/v1/rooms/{room}/members"),
+    ("get", "/api/v1/rooms/{room}/presence"),
     ("put", "/api/v1/rooms/{room}/members/me"),
     ("delete", "/api/v1/rooms/{room}/members/me"),
     ("put", "/api/v1/rooms/{room}/topic"),
@@ -148,6 +152,7 @@ pub fn router(node: Arc<Node>) -> Router {
             ),
         },
         hashing: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_HASHES),
+        presence: Arc::default(),
         node,
     });
     let api = Router::new()
@@ -160,6 +165,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/rooms", get(rooms::list).post(rooms::create))
         .route("/rooms/{room}", get(rooms::get))
         .route("/rooms/{room}/members", get(rooms::members))
+        .route("/rooms/{room}/presence", get(presence::room_presence))
         .route(
             "/rooms/{room}/members/me",
             put(rooms::join).delete(rooms::leave),
@@ -199,6 +205,7 @@ pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/", get(index))
+        .route("/web/{name}", get(crate::web::asset))
         .route("/send", post(legacy::send))
         .route("/get", post(legacy::get))
         .route("/websocket", get(legacy::websocket))
@@ -233,7 +240,13 @@ async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>
     })))
 }
 
-async fn index() -> Json<serde_json::Value> {
+/// `GET /`: the web client for a browser, the JSON index of endpoints for anyone else.
+async fn index(headers: axum::http::HeaderMap) -> axum::response::Response {
+    if crate::web::wants_html(&headers) {
+        if let Some(page) = crate::web::asset_response("index.html", &headers) {
+            return page;
+        }
+    }
     Json(serde_json::json!({
         "name": "dschat",
         "version": env!("CARGO_PKG_VERSION"),
@@ -241,7 +254,9 @@ async fn index() -> Json<serde_json::Value> {
         "openapi": "/api/v1/openapi.json",
         "stream": "/api/v1/stream",
         "legacy": ["/send", "/get", "/websocket"],
+        "web": "/",
     }))
+    .into_response()
 }
 
 /// The problem for a plain HTTP request to a WebSocket endpoint.

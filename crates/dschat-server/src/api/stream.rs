@@ -85,6 +85,7 @@ struct Connection {
 }
 
 async fn run(socket: WebSocket, state: AppState, user: CurrentUser) {
+    let _online = state.presence.enter(user.id);
     let cursor = state.node.state().read().last_event_id();
     let mut connection = Connection {
         socket,
