@@ -162,11 +162,17 @@ pub async fn login(
             format!("password: at most {MAX_PASSWORD_BYTES} bytes"),
         ));
     }
-    let account = {
+    let lookup = || {
         let chat = state.node.state().read();
         chat.user_by_nickname(&credentials.nickname)
             .map(|user| (user.id, user.nickname.clone(), user.password_hash.clone()))
     };
+    let mut account = lookup();
+    if account.is_none() && state.node.cluster().is_some() {
+        // The account may have been registered at another node and not be applied here yet.
+        state.node.read_barrier().await?;
+        account = lookup();
+    }
     let password = credentials.password;
     let verified = match account {
         Some((id, nickname, stored)) => {

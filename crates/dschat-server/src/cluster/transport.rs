@@ -46,6 +46,8 @@ pub const DIAL_BACKOFF_MIN: Duration = Duration::from_millis(50);
 pub const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How long a connection may take to exchange hellos.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A connection silent this long is replaced when the peer dials again (it may be half-open).
+pub const SILENT_LINK_REPLACED_AFTER: Duration = Duration::from_secs(2);
 /// Bound: frames written to a socket before one flush.
 const MAX_FRAMES_PER_FLUSH: usize = 256;
 
@@ -508,7 +510,13 @@ impl Transport {
             let state = peers.entry(peer).or_default();
             if let Some(existing) = &state.link {
                 let preferred = preferred_dialer(self.shared.config.node, peer);
-                if existing.dialer == preferred && dialer != preferred {
+                // A peer whose host restarted without closing our connection (no FIN) dials
+                // again: once the old connection has been silent a while, take the new one
+                // rather than hold a dead link until the kernel gives up on it.
+                let silent = state
+                    .last_heard
+                    .is_some_and(|heard| heard.elapsed() > SILENT_LINK_REPLACED_AFTER);
+                if existing.dialer == preferred && dialer != preferred && !silent {
                     tracing::debug!(%peer, "keeping the connection dialled by the lower id");
                     return;
                 }
