@@ -65,6 +65,20 @@ pub enum PeerFrame {
         /// Chosen by the forwarder.
         id: ForwardId,
     },
+    /// A clock probe (NTP-style): the sender's clock when it sent it.
+    ClockProbe {
+        /// Sent at, on the sender's clock (µs since the Unix epoch).
+        sent_us: u64,
+    },
+    /// The answer to a clock probe.
+    ClockReply {
+        /// The probe's `sent_us`.
+        probe_sent_us: u64,
+        /// When the probe arrived, on the answerer's clock.
+        received_us: u64,
+        /// When this answer left, on the answerer's clock.
+        answered_us: u64,
+    },
     /// The answer to a forwarded request.
     ForwardReply {
         /// The forwarded request's id.

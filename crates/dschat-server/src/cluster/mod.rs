@@ -39,7 +39,6 @@ pub mod frame;
 pub mod trace;
 pub mod transport;
 
-use crate::clocks::unix_ms_now;
 use crate::node::ProposeError;
 use driver::{AdminChange, DriverStatus, Input, InputSender};
 use dschat_core::chat::{ChatError, ClientSession, Command, Response};
@@ -50,7 +49,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
@@ -127,8 +126,6 @@ pub struct ClusterLog {
     /// Fresh client sessions: a random id per request, drawn once per node start as a base.
     session_base: u64,
     next_session: std::sync::atomic::AtomicU64,
-    /// Lab: added to the wall clock that stamps writes.
-    clock_skew_ms: AtomicI64,
     /// Lab: the message trace.
     trace: Option<Arc<trace::LabTrace>>,
 }
@@ -180,7 +177,10 @@ impl FrameHandler for ClusterHandler {
                     let _ = waiter.send(outcome);
                 }
             }
-            PeerFrame::Hello { .. } | PeerFrame::Refused { .. } => {}
+            PeerFrame::Hello { .. }
+            | PeerFrame::Refused { .. }
+            | PeerFrame::ClockProbe { .. }
+            | PeerFrame::ClockReply { .. } => {}
         }
     }
 }
@@ -260,7 +260,6 @@ impl ClusterLog {
             forwards,
             session_base: rand::random::<u64>() | (1 << 63),
             next_session: std::sync::atomic::AtomicU64::new(0),
-            clock_skew_ms: AtomicI64::new(0),
             trace: None,
         }
     }
@@ -315,16 +314,16 @@ impl ClusterLog {
 
     /// The lab's clock skew of this node, in milliseconds.
     pub fn clock_skew_ms(&self) -> i64 {
-        self.clock_skew_ms.load(Ordering::Relaxed)
+        self.transport.clock_skew_ms()
     }
 
-    /// Sets the lab's clock skew of this node.
+    /// Sets the lab's clock skew of this node (write stamps and clock probes alike).
     pub fn set_clock_skew_ms(&self, skew: i64) {
-        self.clock_skew_ms.store(skew, Ordering::Relaxed);
+        self.transport.set_clock_skew_ms(skew);
     }
 
     fn now_unix_ms(&self) -> u64 {
-        unix_ms_now().saturating_add_signed(self.clock_skew_ms())
+        self.transport.now_us() / 1_000
     }
 
     fn fresh_session(&self) -> ClientSession {

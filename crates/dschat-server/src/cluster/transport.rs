@@ -25,13 +25,14 @@
 //! both directions is set on both nodes and a one-way partition on one.
 
 use super::frame::{self, ForwardId, PeerFrame, PROTOCOL_VERSION};
+use dschat_core::clock::sync::{self, OffsetEstimator};
 use dschat_core::ids::NodeId;
 use parking_lot::Mutex;
 use rand::Rng;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
@@ -102,6 +103,10 @@ pub struct PeerReport {
     pub dropped_frames: u64,
     /// The lab fault on the link to it.
     pub fault: LinkFault,
+    /// How far its clock is ahead of this node's, in microseconds (NTP-style estimate).
+    pub clock_offset_us: Option<i64>,
+    /// The true offset is within `clock_offset_us ±` this.
+    pub clock_error_bound_us: Option<u64>,
 }
 
 /// The transport's handle. Cheap to clone.
@@ -119,6 +124,8 @@ struct Shared {
     /// The runtime the transport's tasks run on: [`Transport::send`] is called from the
     /// driver's plain thread, where `tokio::spawn` alone would panic.
     runtime: tokio::runtime::Handle,
+    /// Lab: milliseconds added to this node's wall clock.
+    clock_skew_ms: AtomicI64,
 }
 
 #[derive(Default)]
@@ -132,6 +139,8 @@ struct PeerState {
     fault: LinkFault,
     /// Woken when the link goes down, so the dialer tries again at once.
     link_lost: Arc<Notify>,
+    /// The estimate of its clock's offset from ours.
+    clock: OffsetEstimator,
 }
 
 struct Link {
@@ -176,6 +185,7 @@ impl Transport {
                 next_connection: AtomicU64::new(1),
                 shutdown,
                 runtime: tokio::runtime::Handle::current(),
+                clock_skew_ms: AtomicI64::new(0),
             }),
         };
         let accepting = transport.clone();
@@ -233,6 +243,30 @@ impl Transport {
         self.shared.peers.lock().entry(to).or_default().fault = fault;
     }
 
+    /// This node's wall clock as the cluster sees it (lab skew included), µs since the epoch.
+    pub fn now_us(&self) -> u64 {
+        let skew_us = self
+            .shared
+            .clock_skew_ms
+            .load(Ordering::Relaxed)
+            .saturating_mul(1_000);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
+        now.saturating_add_signed(skew_us)
+    }
+
+    /// Lab: this node's clock skew in milliseconds.
+    pub fn clock_skew_ms(&self) -> i64 {
+        self.shared.clock_skew_ms.load(Ordering::Relaxed)
+    }
+
+    /// Lab: skews this node's clock (stamps and clock probes alike).
+    pub fn set_clock_skew_ms(&self, skew_ms: i64) {
+        self.shared.clock_skew_ms.store(skew_ms, Ordering::Relaxed);
+    }
+
     /// The HTTP address a peer announced, if any.
     pub fn http_addr(&self, node: NodeId) -> Option<SocketAddr> {
         if node == self.shared.config.node {
@@ -272,6 +306,8 @@ impl Transport {
                     .map(|at| now.duration_since(at).as_millis() as u64),
                 dropped_frames: peer.dropped_frames,
                 fault: peer.fault,
+                clock_offset_us: peer.clock.estimate().map(|e| e.offset_us),
+                clock_error_bound_us: peer.clock.estimate().map(|e| e.error_bound_us),
             })
             .collect()
     }
@@ -530,6 +566,8 @@ impl Transport {
         }
         tracing::info!(%peer, connection, "peer connected");
         tokio::spawn(write_loop(writer, outgoing));
+        let prober = self.clone();
+        tokio::spawn(async move { prober.probe_clock(peer, connection).await });
         let transport = self.clone();
         tokio::spawn(async move {
             transport.read_loop(peer, connection, reader, closed).await;
@@ -565,10 +603,11 @@ impl Transport {
                     return;
                 }
                 Ok(frame) => {
+                    let received_us = self.now_us();
                     if let Some(state) = self.shared.peers.lock().get_mut(&peer) {
                         state.last_heard = Some(Instant::now());
                     }
-                    self.shared.handler.handle(peer, frame);
+                    self.receive(peer, frame, received_us);
                 }
                 Err(frame::FrameError::Io(_)) => return,
                 Err(error) => {
@@ -576,6 +615,59 @@ impl Transport {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// How often each connection's clock is probed.
+pub const CLOCK_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Transport {
+    /// Clock probes are the transport's own business; every other frame goes to the handler.
+    fn receive(&self, peer: NodeId, frame: PeerFrame, received_us: u64) {
+        match frame {
+            PeerFrame::ClockProbe { sent_us } => {
+                let reply = PeerFrame::ClockReply {
+                    probe_sent_us: sent_us,
+                    received_us,
+                    answered_us: self.now_us(),
+                };
+                self.send(peer, &reply);
+            }
+            PeerFrame::ClockReply {
+                probe_sent_us,
+                received_us: peer_received_us,
+                answered_us,
+            } => {
+                let sample =
+                    sync::sample(probe_sent_us, peer_received_us, answered_us, received_us);
+                if let Some(state) = self.shared.peers.lock().get_mut(&peer) {
+                    state.clock.observe(sample);
+                }
+            }
+            frame => self.shared.handler.handle(peer, frame),
+        }
+    }
+
+    /// Probes the peer's clock every [`CLOCK_PROBE_INTERVAL`] while this connection is up.
+    async fn probe_clock(&self, peer: NodeId, connection: u64) {
+        loop {
+            let current = self
+                .shared
+                .peers
+                .lock()
+                .get(&peer)
+                .and_then(|state| state.link.as_ref().map(|link| link.connection));
+            if current != Some(connection) || self.stopping() {
+                return;
+            }
+            self.send(
+                peer,
+                &PeerFrame::ClockProbe {
+                    sent_us: self.now_us(),
+                },
+            );
+            tokio::time::sleep(CLOCK_PROBE_INTERVAL).await;
         }
     }
 }
