@@ -698,7 +698,8 @@ fn chart(args: &ClusterBenchArgs, results: &Results) -> String {
     );
     for (s, (system, runs, _)) in results.iter().enumerate() {
         for (g, run) in runs.iter().enumerate() {
-            let bar = (height - 2.0 * margin) * run.writes_per_second / max;
+            // Leave room above the tallest bar for its label and the legend.
+            let bar = (height - 2.0 * margin - 24.0) * run.writes_per_second / max;
             let x = margin + g as f64 * group_width + (s as f64 + 0.5) * bar_width;
             let y = height - margin - bar;
             svg += &format!(
