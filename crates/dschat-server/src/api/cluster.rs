@@ -275,7 +275,12 @@ pub async fn set_link_fault(
             "loss_percent: from 0 to 100",
         ));
     }
-    cluster.transport().set_fault(NodeId(node), fault);
+    if !cluster.transport().set_fault(NodeId(node), fault) {
+        return Err(Problem::invalid(
+            "node",
+            format!("node: {node} is not a peer of this node"),
+        ));
+    }
     tracing::warn!(peer = node, ?fault, "lab: link fault set");
     Ok(Json(fault))
 }

@@ -238,9 +238,15 @@ impl Transport {
         }
     }
 
-    /// Sets the lab fault on the link to `to`.
-    pub fn set_fault(&self, to: NodeId, fault: LinkFault) {
-        self.shared.peers.lock().entry(to).or_default().fault = fault;
+    /// Sets the lab fault on the link to `to`; `false` if no such peer is known.
+    pub fn set_fault(&self, to: NodeId, fault: LinkFault) -> bool {
+        match self.shared.peers.lock().get_mut(&to) {
+            Some(peer) => {
+                peer.fault = fault;
+                true
+            }
+            None => false,
+        }
     }
 
     /// This node's wall clock as the cluster sees it (lab skew included), µs since the epoch.
