@@ -19,11 +19,18 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Bound: posts per client, so that one history page (500) always holds the whole room.
-const POSTS_PER_CLIENT: usize = 90;
+/// Posts each client makes per second of the run (at least [`MIN_POSTS_PER_CLIENT`]).
+const POSTS_PER_SECOND_PER_CLIENT: u64 = 8;
+const MIN_POSTS_PER_CLIENT: usize = 90;
+/// Bound: posts of one client to one room; a client moves to the next room after these, so
+/// one history page (500) always holds a whole room (4 clients × 100).
+const POSTS_PER_ROOM_PER_CLIENT: usize = 100;
 const CLIENTS: u64 = 4;
 const READERS: u64 = 2;
-const ROOM: &str = "r1";
+/// The name of the `index`th room.
+fn room(index: usize) -> String {
+    format!("r{index}")
+}
 
 struct Lab {
     child: Child,
@@ -119,16 +126,18 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// Registers `nickname` and joins the room; returns the token.
-async fn member(node: &str, nickname: &str) -> String {
+/// Registers `nickname` and joins every room; returns the token.
+async fn member(node: &str, nickname: &str, rooms: usize) -> String {
     let token = register(node, nickname).await;
-    let joined = http()
-        .put(format!("{node}/api/v1/rooms/{ROOM}/members/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert!(joined.status().is_success(), "{}", joined.status());
+    for index in 0..rooms {
+        let joined = http()
+            .put(format!("{node}/api/v1/rooms/{}/members/me", room(index)))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert!(joined.status().is_success(), "{}", joined.status());
+    }
     token
 }
 
@@ -151,9 +160,9 @@ async fn register(node: &str, nickname: &str) -> String {
 }
 
 /// Reads the room's whole history at `node`: `Some(messages)` or `None` if it failed.
-async fn read_room(node: &str, token: &str) -> Result<Value, String> {
+async fn read_room(node: &str, token: &str, room: &str) -> Result<Value, String> {
     let response = http()
-        .get(format!("{node}/api/v1/rooms/{ROOM}/messages?limit=500"))
+        .get(format!("{node}/api/v1/rooms/{room}/messages?limit=500"))
         .bearer_auth(token)
         .send()
         .await
@@ -172,25 +181,51 @@ async fn read_room(node: &str, token: &str) -> Result<Value, String> {
     Ok(json!({ "messages": messages }))
 }
 
-async fn poster(recorder: Recorder, nodes: Vec<String>, token: String, client: u64, stop: Instant) {
-    let mut process = client * 1_000;
-    // Spread the bounded posts over the whole run, so every fault meets writes in flight.
-    let pace = stop.saturating_duration_since(Instant::now()) / POSTS_PER_CLIENT as u32;
-    for n in 0..POSTS_PER_CLIENT {
+/// How much a run writes: posts per client, and the rooms they fill.
+#[derive(Clone, Copy)]
+struct Plan {
+    posts_per_client: usize,
+    rooms: usize,
+}
+
+impl Plan {
+    fn for_seconds(seconds: u64) -> Plan {
+        let posts_per_client =
+            ((seconds * POSTS_PER_SECOND_PER_CLIENT) as usize).max(MIN_POSTS_PER_CLIENT);
+        Plan {
+            posts_per_client,
+            rooms: posts_per_client.div_ceil(POSTS_PER_ROOM_PER_CLIENT),
+        }
+    }
+}
+
+async fn poster(
+    recorder: Recorder,
+    nodes: Vec<String>,
+    token: String,
+    client: u64,
+    plan: Plan,
+    stop: Instant,
+) {
+    let mut process = client * 1_000_000;
+    // Spread the posts over the whole run, so every fault meets writes in flight.
+    let pace = stop.saturating_duration_since(Instant::now()) / plan.posts_per_client as u32;
+    for n in 0..plan.posts_per_client {
         if Instant::now() > stop {
             break;
         }
         let next = Instant::now() + pace;
         let node = &nodes[(client as usize + n) % nodes.len()];
         let body = format!("c{client}-{n}");
+        let room = room(n / POSTS_PER_ROOM_PER_CLIENT);
         recorder.record(
             process,
             EventKind::Invoke,
             "post",
-            json!({"room": ROOM, "body": body}),
+            json!({"room": room, "body": body}),
         );
         let answer = http()
-            .post(format!("{node}/api/v1/rooms/{ROOM}/messages"))
+            .post(format!("{node}/api/v1/rooms/{room}/messages"))
             .bearer_auth(&token)
             .json(&json!({ "body": body }))
             .send()
@@ -216,20 +251,28 @@ async fn poster(recorder: Recorder, nodes: Vec<String>, token: String, client: u
     }
 }
 
-async fn reader(recorder: Recorder, nodes: Vec<String>, token: String, client: u64, stop: Instant) {
-    let process = 100_000 + client;
+async fn reader(
+    recorder: Recorder,
+    nodes: Vec<String>,
+    token: String,
+    client: u64,
+    plan: Plan,
+    stop: Instant,
+) {
+    let process = 100_000_000 + client;
     let mut n = client as usize;
     while Instant::now() < stop {
         n += 1;
         let index = n % nodes.len();
         let node = &nodes[index];
+        let room = room(n % plan.rooms);
         recorder.record(
             process,
             EventKind::Invoke,
             "history",
-            json!({"room": ROOM, "node": index + 1}),
+            json!({"room": room, "node": index + 1}),
         );
-        match read_room(node, &token).await {
+        match read_room(node, &token, &room).await {
             Ok(value) => recorder.record(process, EventKind::Ok, "history", value),
             Err(error) => recorder.record(
                 process,
@@ -351,22 +394,25 @@ async fn run(nodes: usize) {
         start: Instant::now(),
         events: Arc::default(),
     };
+    let plan = Plan::for_seconds(seconds);
     let owner = register(&lab.nodes[0], "owner").await;
-    let created = http()
-        .post(format!("{}/api/v1/rooms", lab.nodes[0]))
-        .bearer_auth(&owner)
-        .json(&json!({ "name": ROOM }))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success(), "{}", created.status());
+    for index in 0..plan.rooms {
+        let created = http()
+            .post(format!("{}/api/v1/rooms", lab.nodes[0]))
+            .bearer_auth(&owner)
+            .json(&json!({ "name": room(index) }))
+            .send()
+            .await
+            .unwrap();
+        assert!(created.status().is_success(), "{}", created.status());
+    }
     let mut tokens = Vec::new();
     for client in 0..CLIENTS {
         let node = &lab.nodes[client as usize % nodes];
-        tokens.push(member(node, &format!("poster{client}")).await);
+        tokens.push(member(node, &format!("poster{client}"), plan.rooms).await);
     }
     for client in 0..READERS {
-        tokens.push(member(&lab.nodes[0], &format!("reader{client}")).await);
+        tokens.push(member(&lab.nodes[0], &format!("reader{client}"), plan.rooms).await);
     }
     // The run's clock starts once the clients are set up, so every fault round fits in it.
     let stop = Instant::now() + Duration::from_secs(seconds);
@@ -379,6 +425,7 @@ async fn run(nodes: usize) {
             lab.nodes.clone(),
             token,
             client,
+            plan,
             stop,
         )));
     }
@@ -389,6 +436,7 @@ async fn run(nodes: usize) {
             lab.nodes.clone(),
             token,
             client,
+            plan,
             stop,
         )));
     }
@@ -399,11 +447,16 @@ async fn run(nodes: usize) {
     control(&lab, reqwest::Method::POST, "/lab/api/heal", None).await;
     wait_converged(&lab, nodes).await;
     for (index, node) in lab.nodes.iter().enumerate() {
-        let process = 200_000 + index as u64;
-        let value = json!({"room": ROOM, "node": index + 1});
-        recorder.record(process, EventKind::Invoke, "final-read", value);
-        let messages = read_room(node, &owner).await.expect("final reads answer");
-        recorder.record(process, EventKind::Ok, "final-read", messages);
+        let process = 200_000_000 + index as u64;
+        for room_index in 0..plan.rooms {
+            let room = room(room_index);
+            let value = json!({"room": room, "node": index + 1});
+            recorder.record(process, EventKind::Invoke, "final-read", value);
+            let messages = read_room(node, &owner, &room)
+                .await
+                .expect("final reads answer");
+            recorder.record(process, EventKind::Ok, "final-read", messages);
+        }
     }
     let events = recorder.events.lock().unwrap().clone();
     let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
