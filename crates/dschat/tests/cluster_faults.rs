@@ -285,6 +285,73 @@ async fn reader(
     }
 }
 
+/// How long a feed follows one node before it moves to the next.
+const FEED_STINT: Duration = Duration::from_millis(1_500);
+
+/// Follows the first room's live feed over WebSocket, a stint on each node in turn, resuming
+/// each time after the last event it got: each stint is one `feed` poll, which must be a
+/// gap-free, duplicate-free stretch of the room's order starting right after its `after`.
+async fn feeder(recorder: Recorder, nodes: Vec<String>, token: String, stop: Instant) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let process = 300_000_000;
+    let room = room(0);
+    let (mut cursor, mut after) = (0u64, 0u64);
+    let mut stint = 0;
+    while Instant::now() < stop {
+        stint += 1;
+        let index = stint % nodes.len();
+        let value = json!({"room": room, "node": index + 1, "after": after});
+        recorder.record(process, EventKind::Invoke, "feed", value);
+        let url = format!(
+            "{}/api/v1/stream?token={token}",
+            nodes[index].replacen("http://", "ws://", 1)
+        );
+        let connected = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio_tungstenite::connect_async(url),
+        )
+        .await;
+        let Ok(Ok((mut socket, _))) = connected else {
+            let error = json!({"error": "could not connect"});
+            recorder.record(process, EventKind::Fail, "feed", error);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let subscribe = json!({"type": "subscribe", "rooms": [room], "after": cursor.to_string()});
+        let mut messages = Vec::new();
+        if socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .is_ok()
+        {
+            let end = Instant::now() + FEED_STINT;
+            // A closed or dead connection ends the stint early; what arrived stands.
+            while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(end.into(), socket.next()).await
+            {
+                let Message::Text(text) = frame else { continue };
+                let event: Value = serde_json::from_str(&text).unwrap();
+                if event["type"] != "event" {
+                    continue;
+                }
+                cursor = event["id"].as_str().unwrap().parse().unwrap();
+                if event["kind"] == "posted" && event["room"] == room.as_str() {
+                    let message = &event["message"];
+                    let id: u64 = message["id"].as_str().unwrap().parse().unwrap();
+                    messages.push(json!([id, message["body"]]));
+                    after = id;
+                }
+            }
+        }
+        recorder.record(
+            process,
+            EventKind::Ok,
+            "feed",
+            json!({ "messages": messages }),
+        );
+    }
+}
+
 async fn control(lab: &Lab, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
     let mut request = http().request(method, format!("{}{path}", lab.controls));
     if let Some(body) = body {
@@ -440,6 +507,12 @@ async fn run(nodes: usize) {
             stop,
         )));
     }
+    tasks.push(tokio::spawn(feeder(
+        recorder.clone(),
+        lab.nodes.clone(),
+        owner.clone(),
+        stop,
+    )));
     let faults = nemesis(&lab, nodes, stop).await;
     for task in tasks {
         task.await.unwrap();
