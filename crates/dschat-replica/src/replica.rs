@@ -430,7 +430,9 @@ impl Replica {
         if index <= self.raft.status().snapshot_index {
             return Ok(Vec::new());
         }
-        let outputs = self.raft.snapshot_taken(index, self.chat.read().snapshot())?;
+        let outputs = self
+            .raft
+            .snapshot_taken(index, self.chat.read().snapshot())?;
         let snapshot = self
             .raft
             .snapshot()
