@@ -430,9 +430,7 @@ impl Replica {
         if index <= self.raft.status().snapshot_index {
             return Ok(Vec::new());
         }
-        let outputs = self
-            .raft
-            .snapshot_taken(index, self.chat.read().snapshot())?;
+        let outputs = self.raft.snapshot_taken(index, self.chat.read().snapshot())?;
         let snapshot = self
             .raft
             .snapshot()
