@@ -148,6 +148,13 @@ impl Message {
 
     /// Appends [`Message::to_line`] to `line`.
     pub fn write_line(&self, line: &mut String) {
+        self.write_line_with(line, false);
+    }
+
+    /// Appends the line to `line`; with `always_trailing`, the last parameter is sent as a
+    /// trailing one even when it need not be (as servers do for free text, which some
+    /// clients expect).
+    pub fn write_line_with(&self, line: &mut String, always_trailing: bool) {
         if !self.tags.is_empty() {
             line.push('@');
             for (position, tag) in self.tags.iter().enumerate() {
@@ -169,7 +176,7 @@ impl Message {
         for (position, param) in self.params.iter().enumerate() {
             line.push(' ');
             let last = position + 1 == self.params.len();
-            if needs_trailing(param) || (last && param.is_empty()) {
+            if needs_trailing(param) || (last && always_trailing) {
                 line.push(':');
                 line.push_str(param);
                 break;
@@ -286,6 +293,9 @@ mod tests {
         assert_eq!(Message::new("TOPIC", &["#a", ""]).to_line(), "TOPIC #a :");
         assert_eq!(Message::new("X", &[":)"]).to_line(), "X ::)");
         assert_eq!(Message::new("PING", &["x"]).to_line(), "PING x");
+        let mut line = String::new();
+        Message::new("PRIVMSG", &["#a", "x"]).write_line_with(&mut line, true);
+        assert_eq!(line, "PRIVMSG #a :x");
     }
 }
 
