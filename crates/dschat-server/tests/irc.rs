@@ -12,7 +12,8 @@
 //!   characters) within five seconds; lines before it are skipped.
 //! - `NAME<! PATTERN`: the next line NAME receives matches PATTERN exactly (no skipping).
 //! - `NAME- PATTERN`: nothing matching PATTERN arrives for NAME within half a second.
-//! - `web NICK #room TEXT`: NICK posts TEXT to a room as the web would (`Command::Post`).
+//! - `web NICK #room TEXT`: NICK posts TEXT to a room as the web would (`Command::Post`);
+//!   `web-refused` is the same post, which the room's rules must refuse.
 //! - `long NAME BYTES`: NAME sends a PRIVMSG with BYTES bytes of text.
 //! - `closed NAME`: the server closes NAME's connection within five seconds.
 //!
@@ -164,7 +165,7 @@ impl Harness {
                 };
                 self.clients.insert(rest.to_string(), client);
             }
-            "web" => {
+            "web" | "web-refused" => {
                 let mut words = rest.splitn(3, ' ');
                 let (nickname, channel, text) = (
                     words.next().unwrap(),
@@ -182,7 +183,9 @@ impl Harness {
                     body: text.replace("\\n", "\n"),
                 };
                 let reply = self.node.propose(None, command).await.unwrap();
-                assert!(reply.is_ok(), "{reply:?}");
+                if reply.is_ok() != (head == "web") {
+                    self.fail(number, &format!("{line} -> {reply:?}"), None);
+                }
             }
             "long" => {
                 let (name, count) = rest.split_once(' ').unwrap();
@@ -279,6 +282,7 @@ scripts!(
     queries,
     chathistory,
     parser_limits,
+    moderation,
 );
 
 #[test]

@@ -163,7 +163,22 @@ impl ChatState {
             Command::CreateRoom { user, name, topic } => {
                 self.create_room(context, user, name, topic)
             }
-            Command::JoinRoom { user, room } => self.join_room(context, user, room),
+            Command::JoinRoom { user, room } => self.join_room(context, user, room, None),
+            Command::JoinRoomWithKey { user, room, key } => {
+                self.join_room(context, user, room, Some(&key))
+            }
+            Command::SetRoomModes {
+                user,
+                room,
+                changes,
+            } => self.set_room_modes(context, user, room, changes),
+            Command::Kick {
+                user,
+                room,
+                target,
+                reason,
+            } => self.kick(context, user, room, target, reason),
+            Command::Invite { user, room, target } => self.invite(context, user, room, target),
             Command::LeaveRoom { user, room } => self.leave_room(context, user, room),
             Command::SetTopic { user, room, topic } => self.set_topic(context, user, room, topic),
             Command::Post { user, room, body } => self.post(context, user, room, body),
@@ -238,6 +253,25 @@ impl ChatState {
             "one name key per room"
         );
         assert_eq!(self.sessions.len(), self.sessions_by_age.len());
+        for room in self.rooms.values() {
+            assert!(
+                room.operators.is_subset(&room.members),
+                "operators are members"
+            );
+            assert!(
+                room.voiced.is_subset(&room.members),
+                "voiced users are members"
+            );
+            assert!(
+                room.invited.is_disjoint(&room.members),
+                "no member is invited"
+            );
+            assert!(room.bans.len() <= super::moderation::MAX_BANS_PER_ROOM);
+            assert!(
+                room.created_by.is_some() || room.operators.is_empty(),
+                "guest rooms have no operators"
+            );
+        }
         let timelines = self
             .rooms
             .values()

@@ -7,7 +7,7 @@
 use super::connection::Client;
 use super::reply::*;
 use dschat_core::chat::validate;
-use dschat_core::chat::{ChatError, ChatState, Command, Response, Room};
+use dschat_core::chat::{ChatError, ChatState, Command, ModeChange, Response, Room, RoomRule};
 use dschat_core::ids::{MessageId, RoomId, UserId};
 use dschat_core::irc::Message;
 
@@ -32,13 +32,22 @@ impl Client {
             self.part(&[channels.join(",")]).await;
             return;
         }
+        let mut keys = params
+            .get(1)
+            .map(|keys| keys.split(','))
+            .into_iter()
+            .flatten();
         for channel in list.split(',').filter(|c| !c.is_empty()) {
+            let key = keys
+                .next()
+                .filter(|key| !key.is_empty())
+                .map(str::to_string);
             let Some(name) = room_name_of(channel) else {
                 self.numeric(ERR_NOSUCHCHANNEL, &[channel, "No such channel"]);
                 continue;
             };
             match self.account {
-                Some(account) => self.join_as_account(account, name).await,
+                Some(account) => self.join_as_account(account, name, key).await,
                 None => self.join_as_guest(name),
             }
             if self.closing.is_some() {
@@ -47,17 +56,22 @@ impl Client {
         }
     }
 
-    async fn join_as_account(&mut self, account: UserId, name: &str) {
+    async fn join_as_account(&mut self, account: UserId, name: &str, key: Option<String>) {
         let existing = self.room_id(name);
         if existing.is_some_and(|room| self.joined.contains_key(&room)) {
             return;
         }
-        let command = match existing {
-            Some(room) => Command::JoinRoom {
+        let command = match (existing, key) {
+            (Some(room), Some(key)) => Command::JoinRoomWithKey {
+                user: account,
+                room,
+                key,
+            },
+            (Some(room), None) => Command::JoinRoom {
                 user: account,
                 room,
             },
-            None => Command::CreateRoom {
+            (None, _) => Command::CreateRoom {
                 user: account,
                 name: name.to_string(),
                 topic: String::new(),
@@ -89,6 +103,15 @@ impl Client {
                         self.catch_up_to(id).await;
                     }
                 }
+            }
+            Some(Err(ChatError::Refused(rule))) => {
+                let (code, text) = match rule {
+                    RoomRule::InviteOnly => (ERR_INVITEONLYCHAN, "Cannot join channel (+i)"),
+                    RoomRule::BadKey => (ERR_BADCHANNELKEY, "Cannot join channel (+k)"),
+                    RoomRule::Full => (ERR_CHANNELISFULL, "Cannot join channel (+l)"),
+                    _ => (ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"),
+                };
+                self.numeric(code, &[&channel, text]);
             }
             Some(Err(error)) => self.numeric(ERR_NOSUCHCHANNEL, &[&channel, &error.to_string()]),
         }
@@ -227,8 +250,28 @@ impl Client {
     fn member_names(&self, chat: &ChatState, room: &Room) -> Vec<String> {
         room.members
             .iter()
-            .map(|member| self.names_entry(&chat.nickname(*member), true))
+            .map(|member| {
+                let prefix = self.member_prefix(room, *member);
+                format!(
+                    "{prefix}{}",
+                    self.names_entry(&chat.nickname(*member), true)
+                )
+            })
             .collect()
+    }
+
+    /// `@` for operators, `+` for voice; both with multi-prefix.
+    pub(super) fn member_prefix(&self, room: &Room, member: UserId) -> String {
+        let mut prefix = String::new();
+        if room.operators.contains(&member) {
+            prefix.push('@');
+        }
+        if room.voiced.contains(&member)
+            && (prefix.is_empty() || self.caps.contains("multi-prefix"))
+        {
+            prefix.push('+');
+        }
+        prefix
     }
 
     fn names_entry(&self, nick: &str, is_account: bool) -> String {
@@ -339,6 +382,10 @@ impl Client {
             Some(Err(ChatError::NotMember)) => {
                 self.numeric(ERR_NOTONCHANNEL, &[&channel, "You're not on that channel"])
             }
+            Some(Err(ChatError::Refused(_))) => self.numeric(
+                ERR_CHANOPRIVSNEEDED,
+                &[&channel, "You're not channel operator"],
+            ),
             Some(Err(error)) => {
                 self.respond(self.fail_message(&["TOPIC", "INVALID_TOPIC", &error.to_string()]))
             }
@@ -398,13 +445,13 @@ impl Client {
         self.numeric(RPL_LISTEND, &["End of /LIST"]);
     }
 
-    pub(super) fn mode(&mut self, params: &[String]) {
+    pub(super) async fn mode(&mut self, params: &[String]) {
         let Some(target) = params.first().cloned() else {
             self.numeric(ERR_NEEDMOREPARAMS, &["MODE", "Not enough parameters"]);
             return;
         };
         if target.starts_with('#') {
-            return self.channel_mode(&target, params.get(1).map(String::as_str));
+            return self.channel_mode(&target, &params[1..]).await;
         }
         if !target.eq_ignore_ascii_case(&self.nick_or_star()) {
             let text = "Can't change mode for other users";
@@ -437,26 +484,189 @@ impl Client {
         }
     }
 
-    fn channel_mode(&mut self, channel: &str, changes: Option<&str>) {
-        let Some(_room) = room_name_of(channel).and_then(|name| self.room_id(name)) else {
+    async fn channel_mode(&mut self, channel: &str, params: &[String]) {
+        let Some(room) = room_name_of(channel).and_then(|name| self.room_id(name)) else {
             self.numeric(ERR_NOSUCHCHANNEL, &[channel, "No such channel"]);
             return;
         };
-        match changes {
-            // Only members may post: that is mode n, the one mode dschat rooms have.
-            None => self.numeric(RPL_CHANNELMODEIS, &[channel, "+n"]),
-            // Bans do not exist, so the ban list is empty.
-            Some("b" | "+b") => {
-                self.numeric(RPL_ENDOFBANLIST, &[channel, "End of channel ban list"])
+        let Some(modestring) = params.first() else {
+            let (modes, arguments) = self.current_modes(room);
+            let mut reply = vec![channel, modes.as_str()];
+            reply.extend(arguments.iter().map(String::as_str));
+            self.numeric(RPL_CHANNELMODEIS, &reply);
+            return;
+        };
+        let Some(changes) = self.parse_mode_changes(channel, modestring, &params[1..]) else {
+            return;
+        };
+        if changes.is_empty() {
+            return;
+        }
+        let Some(user) = self.account else {
+            self.numeric(
+                ERR_CHANOPRIVSNEEDED,
+                &[channel, "You're not channel operator"],
+            );
+            return;
+        };
+        let command = Command::SetRoomModes {
+            user,
+            room,
+            changes,
+        };
+        match self.propose("MODE", command).await {
+            Some(Ok(Response::Event(id))) => self.catch_up_to(id).await,
+            Some(Ok(_)) | None => {}
+            Some(Err(error)) => self.room_error(channel, &error),
+        }
+    }
+
+    /// A refused channel command as its numeric.
+    pub(super) fn room_error(&mut self, channel: &str, error: &ChatError) {
+        match error {
+            ChatError::Refused(RoomRule::NotOperator) => self.numeric(
+                ERR_CHANOPRIVSNEEDED,
+                &[channel, "You're not channel operator"],
+            ),
+            ChatError::NotMember => {
+                self.numeric(ERR_NOTONCHANNEL, &[channel, "You're not on that channel"])
             }
-            Some(_) => {
-                let text = "You're not channel operator (dschat rooms have no operators yet)";
-                self.numeric(ERR_CHANOPRIVSNEEDED, &[channel, text]);
+            other => {
+                let text = other.to_string();
+                self.respond(self.fail_message(&["MODE", "INVALID_MODE", channel, &text]));
             }
         }
     }
 
-    pub(super) fn kick(&mut self, params: &[String]) {
+    /// The channel's modes and their arguments (the key only for members).
+    fn current_modes(&self, room: RoomId) -> (String, Vec<String>) {
+        let chat = self.shared.node.state().read();
+        let Some(room) = chat.room(room) else {
+            return ("+n".into(), Vec::new());
+        };
+        let modes = &room.modes;
+        let mut letters = String::from("+");
+        let mut arguments = Vec::new();
+        for (on, letter) in [
+            (modes.invite_only, 'i'),
+            (modes.moderated, 'm'),
+            (true, 'n'),
+            (modes.topic_locked, 't'),
+        ] {
+            if on {
+                letters.push(letter);
+            }
+        }
+        if let Some(key) = &modes.key {
+            letters.push('k');
+            let member = self
+                .account
+                .is_some_and(|user| room.members.contains(&user));
+            arguments.push(if member { key.clone() } else { "*".into() });
+        }
+        if let Some(limit) = modes.limit {
+            letters.push('l');
+            arguments.push(limit.to_string());
+        }
+        (letters, arguments)
+    }
+
+    /// Parses `+o-t bob` into changes; `None` when a reply already said what was wrong (or
+    /// the ban list was asked for and sent).
+    fn parse_mode_changes(
+        &mut self,
+        channel: &str,
+        modestring: &str,
+        arguments: &[String],
+    ) -> Option<Vec<ModeChange>> {
+        let mut arguments = arguments.iter();
+        let mut adding = true;
+        let mut changes = Vec::new();
+        for letter in modestring.chars() {
+            let change = match letter {
+                '+' | '-' => {
+                    adding = letter == '+';
+                    continue;
+                }
+                'n' => continue,
+                't' => ModeChange::TopicLocked(adding),
+                'm' => ModeChange::Moderated(adding),
+                'i' => ModeChange::InviteOnly(adding),
+                'k' if adding => match arguments.next() {
+                    Some(key) => ModeChange::Key(Some(key.clone())),
+                    None => continue,
+                },
+                'k' => {
+                    arguments.next();
+                    ModeChange::Key(None)
+                }
+                'l' if adding => match arguments.next().and_then(|limit| limit.parse::<u32>().ok())
+                {
+                    Some(limit) if limit > 0 => ModeChange::Limit(Some(limit)),
+                    _ => continue,
+                },
+                'l' => ModeChange::Limit(None),
+                'o' | 'v' => {
+                    let nick = arguments.next()?;
+                    let user = self
+                        .shared
+                        .node
+                        .state()
+                        .read()
+                        .user_by_nickname(nick)
+                        .map(|user| user.id);
+                    let Some(user) = user else {
+                        self.numeric(ERR_NOSUCHNICK, &[nick, "No such nick/channel"]);
+                        return None;
+                    };
+                    if letter == 'o' {
+                        ModeChange::Operator {
+                            user,
+                            grant: adding,
+                        }
+                    } else {
+                        ModeChange::Voice {
+                            user,
+                            grant: adding,
+                        }
+                    }
+                }
+                'b' => match arguments.next() {
+                    Some(mask) => ModeChange::Ban {
+                        mask: full_mask(mask),
+                        add: adding,
+                    },
+                    None => {
+                        self.ban_list(channel);
+                        return None;
+                    }
+                },
+                other => {
+                    let shown = other.to_string();
+                    self.numeric(ERR_UNKNOWNMODE, &[&shown, "is unknown mode char to me"]);
+                    continue;
+                }
+            };
+            changes.push(change);
+        }
+        Some(changes)
+    }
+
+    fn ban_list(&mut self, channel: &str) {
+        let bans: Vec<String> = {
+            let chat = self.shared.node.state().read();
+            room_name_of(channel)
+                .and_then(|name| chat.room_by_name(name))
+                .map(|room| room.bans.iter().cloned().collect())
+                .unwrap_or_default()
+        };
+        for mask in bans {
+            self.numeric(RPL_BANLIST, &[channel, &mask]);
+        }
+        self.numeric(RPL_ENDOFBANLIST, &[channel, "End of channel ban list"]);
+    }
+
+    pub(super) async fn kick(&mut self, params: &[String]) {
         if params.len() < 2 {
             self.numeric(ERR_NEEDMOREPARAMS, &["KICK", "Not enough parameters"]);
             return;
@@ -466,12 +676,96 @@ impl Client {
             self.numeric(ERR_NOSUCHCHANNEL, &[&channel, "No such channel"]);
             return;
         };
-        if !self.joined.contains_key(&room) {
-            self.numeric(ERR_NOTONCHANNEL, &[&channel, "You're not on that channel"]);
+        let reason = params.get(2).cloned().unwrap_or_default();
+        for nick in params[1].split(',').filter(|nick| !nick.is_empty()) {
+            let Some(user) = self.account else {
+                self.numeric(
+                    ERR_CHANOPRIVSNEEDED,
+                    &[&channel, "You're not channel operator"],
+                );
+                return;
+            };
+            let target = self
+                .shared
+                .node
+                .state()
+                .read()
+                .user_by_nickname(nick)
+                .map(|user| user.id);
+            let Some(target) = target else {
+                self.numeric(ERR_NOSUCHNICK, &[nick, "No such nick/channel"]);
+                continue;
+            };
+            let is_member = self
+                .shared
+                .node
+                .state()
+                .read()
+                .room(room)
+                .is_some_and(|entry| entry.members.contains(&user));
+            if !is_member {
+                self.numeric(ERR_NOTONCHANNEL, &[&channel, "You're not on that channel"]);
+                return;
+            }
+            let command = Command::Kick {
+                user,
+                room,
+                target,
+                reason: reason.clone(),
+            };
+            match self.propose("KICK", command).await {
+                Some(Ok(Response::Event(id))) => self.catch_up_to(id).await,
+                Some(Ok(_)) | None => {}
+                Some(Err(ChatError::NotMember)) => self.numeric(
+                    ERR_USERNOTINCHANNEL,
+                    &[nick, &channel, "They aren't on that channel"],
+                ),
+                Some(Err(error)) => self.room_error(&channel, &error),
+            }
+        }
+    }
+
+    pub(super) async fn invite(&mut self, params: &[String]) {
+        if params.len() < 2 {
+            self.numeric(ERR_NEEDMOREPARAMS, &["INVITE", "Not enough parameters"]);
             return;
         }
-        let text = "You're not channel operator (dschat rooms have no operators yet)";
-        self.numeric(ERR_CHANOPRIVSNEEDED, &[&channel, text]);
+        let (nick, channel) = (params[0].clone(), params[1].clone());
+        let (target, room) = {
+            let chat = self.shared.node.state().read();
+            let target = chat.user_by_nickname(&nick).map(|user| user.id);
+            let room = room_name_of(&channel)
+                .and_then(|name| chat.room_by_name(name))
+                .map(|room| room.id);
+            (target, room)
+        };
+        let Some(target) = target else {
+            self.numeric(ERR_NOSUCHNICK, &[&nick, "No such nick/channel"]);
+            return;
+        };
+        let Some(room) = room else {
+            self.numeric(ERR_NOSUCHCHANNEL, &[&channel, "No such channel"]);
+            return;
+        };
+        let Some(user) = self.account else {
+            self.numeric(ERR_NOTONCHANNEL, &[&channel, "You're not on that channel"]);
+            return;
+        };
+        match self
+            .propose("INVITE", Command::Invite { user, room, target })
+            .await
+        {
+            Some(Ok(Response::Event(id))) => {
+                self.catch_up_to(id).await;
+                self.numeric(RPL_INVITING, &[&nick, &channel]);
+            }
+            Some(Ok(_)) | None => {}
+            Some(Err(ChatError::Refused(RoomRule::AlreadyMember))) => self.numeric(
+                ERR_USERONCHANNEL,
+                &[&nick, &channel, "is already on channel"],
+            ),
+            Some(Err(error)) => self.room_error(&channel, &error),
+        }
     }
 
     /// At registration: follows the feed and shows every room the account is a member of,
@@ -517,4 +811,14 @@ fn names_lines(names: &[String]) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// A ban mask as given, completed to `nick!user@host` (`bob` becomes `bob!*@*`).
+fn full_mask(mask: &str) -> String {
+    match (mask.contains('!'), mask.contains('@')) {
+        (true, true) => mask.to_string(),
+        (true, false) => format!("{mask}@*"),
+        (false, true) => format!("*!{mask}"),
+        (false, false) => format!("{mask}!*@*"),
+    }
 }

@@ -321,8 +321,9 @@ impl Client {
             "TOPIC" => self.topic(&params).await,
             "NAMES" => self.names(&params),
             "LIST" => self.list(&params),
-            "MODE" => self.mode(&params),
-            "KICK" => self.kick(&params),
+            "MODE" => self.mode(&params).await,
+            "KICK" => self.kick(&params).await,
+            "INVITE" => self.invite(&params).await,
             "PRIVMSG" | "NOTICE" => self.privmsg(verb, &params).await,
             "CHATHISTORY" => self.chathistory(&params),
             "WHO" => self.who(&params),
@@ -427,7 +428,7 @@ impl Client {
         }
         let free_text = matches!(
             message.command.as_str(),
-            "PRIVMSG" | "NOTICE" | "TOPIC" | "ERROR" | "CAP" | "FAIL"
+            "PRIVMSG" | "NOTICE" | "TOPIC" | "KICK" | "ERROR" | "CAP" | "FAIL"
         ) || message.command.bytes().all(|b| b.is_ascii_digit());
         message.write_line_with(&mut self.out, free_text);
         self.out.push_str("\r\n");

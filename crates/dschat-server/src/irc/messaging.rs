@@ -12,7 +12,7 @@ use super::reply::*;
 use crate::hub::{FeedItem, Published};
 use dschat_core::chat::validate;
 use dschat_core::chat::{
-    ChatError, Command, EventView, EventViewKind, MessageView, Page, Response, Timeline,
+    ChatError, Command, EventView, EventViewKind, MessageView, Page, Response, RoomRule, Timeline,
 };
 use dschat_core::ids::MessageId;
 use dschat_core::irc::Message;
@@ -98,6 +98,16 @@ impl Client {
                 ERR_CANNOTSENDTOCHAN,
                 "Cannot send to channel (join it first)".into(),
             )),
+            Some(Err(ChatError::Refused(rule))) => {
+                let mode = match rule {
+                    RoomRule::Moderated => "+m",
+                    _ => "+b",
+                };
+                Err((
+                    ERR_CANNOTSENDTOCHAN,
+                    format!("Cannot send to channel ({mode})"),
+                ))
+            }
             Some(Err(error)) => Err((ERR_CANNOTSENDTOCHAN, error.to_string())),
         }
     }
@@ -156,6 +166,23 @@ impl Client {
                 let me = self.nick_or_star();
                 let has_account = self.account.is_some();
                 let is_me = |nickname: &str| has_account && nickname.eq_ignore_ascii_case(&me);
+                if let EventViewKind::Invited { by, nickname } = &event.kind {
+                    if !is_me(nickname) {
+                        return Vec::new();
+                    }
+                    let name = self
+                        .shared
+                        .node
+                        .state()
+                        .read()
+                        .room(room)
+                        .map(|room| room.name.clone());
+                    let invite =
+                        Message::new("INVITE", &[&me, &format!("#{}", name.unwrap_or_default())]);
+                    return vec![invite
+                        .with_source(&account_mask(by))
+                        .with_tag("account", by)];
+                }
                 if let EventViewKind::Joined { nickname } = &event.kind {
                     if is_me(nickname) && !self.joined.contains_key(&room) {
                         let shared = self.shared.clone();
@@ -188,6 +215,33 @@ impl Client {
                         vec![part
                             .with_source(&account_mask(nickname))
                             .with_tag("account", nickname)]
+                    }
+                    EventViewKind::ModesChanged {
+                        by,
+                        modes,
+                        arguments,
+                    } => {
+                        let mut params = vec![channel.clone(), modes.clone()];
+                        params.extend(arguments.iter().cloned());
+                        let change = Message {
+                            params,
+                            ..Message::new("MODE", &[])
+                        };
+                        vec![change
+                            .with_source(&account_mask(by))
+                            .with_tag("account", by)]
+                    }
+                    EventViewKind::Kicked {
+                        by,
+                        nickname,
+                        reason,
+                    } => {
+                        if is_me(nickname) {
+                            self.joined.remove(&room);
+                        }
+                        let reason = if reason.is_empty() { nickname } else { reason };
+                        let kick = Message::new("KICK", &[&channel, nickname, reason]);
+                        vec![kick.with_source(&account_mask(by)).with_tag("account", by)]
                     }
                     EventViewKind::TopicChanged { by, topic } => {
                         let change = Message::new("TOPIC", &[&channel, topic]);
@@ -358,10 +412,7 @@ fn message_reference(reference: &str) -> Option<MessageId> {
     id.parse::<u64>().ok().map(MessageId)
 }
 
-/// The hostmask shown for an account.
-pub(super) fn account_mask(nickname: &str) -> String {
-    format!("{nickname}!{nickname}@account.dschat")
-}
+pub(super) use dschat_core::chat::moderation::account_mask;
 
 /// A guest's self-declared name (from the web) as a usable nick.
 fn guest_nick(name: &str) -> String {

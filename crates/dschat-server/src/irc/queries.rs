@@ -35,47 +35,53 @@ impl Client {
     pub(super) fn who(&mut self, params: &[String]) {
         let mask = params.first().cloned().unwrap_or_else(|| "*".into());
         let server = self.shared.config.server_name.clone();
-        let rows: Vec<(String, Present)> = if let Some(name) = room_name_of(&mask) {
-            let members: Vec<String> = {
+        let rows: Vec<(String, Present, String)> = if let Some(name) = room_name_of(&mask) {
+            let members: Vec<(String, String)> = {
                 let chat = self.shared.node.state().read();
                 chat.room_by_name(name)
-                    .map(|room| room.members.iter().map(|m| chat.nickname(*m)).collect())
+                    .map(|room| {
+                        let member = |m: &dschat_core::ids::UserId| {
+                            (chat.nickname(*m), self.member_prefix(room, *m))
+                        };
+                        room.members.iter().map(member).collect()
+                    })
                     .unwrap_or_default()
             };
-            let mut rows: Vec<(String, Present)> = members
+            let mut rows: Vec<(String, Present, String)> = members
                 .iter()
-                .filter_map(|nick| self.lookup(nick))
-                .map(|present| (mask.clone(), present))
+                .filter_map(|(nick, prefix)| {
+                    Some((mask.clone(), self.lookup(nick)?, prefix.clone()))
+                })
                 .collect();
-            if self.account.is_none()
+            let guest_here = self.account.is_none()
                 && self
                     .room_id(name)
-                    .is_some_and(|r| self.joined.contains_key(&r))
-            {
-                rows.push((mask.clone(), self.present()));
+                    .is_some_and(|room| self.joined.contains_key(&room));
+            if guest_here {
+                rows.push((mask.clone(), self.present(), String::new()));
             }
             rows
         } else {
-            self.lookup(&mask)
-                .map(|present| ("*".to_string(), present))
+            let found = self.lookup(&mask);
+            found
+                .map(|present| ("*".to_string(), present, String::new()))
                 .into_iter()
                 .collect()
         };
-        for (channel, present) in rows {
-            let flags = if present.away.is_some() { "G" } else { "H" };
+        for (channel, present, prefix) in rows {
+            let away = if present.away.is_some() { "G" } else { "H" };
+            let flags = format!("{away}{prefix}");
             let realname = format!("0 {}", present.realname);
-            self.numeric(
-                RPL_WHOREPLY,
-                &[
-                    &channel,
-                    &present.user,
-                    &present.host,
-                    &server,
-                    &present.nick,
-                    flags,
-                    &realname,
-                ],
-            );
+            let params = [
+                channel.as_str(),
+                &present.user,
+                &present.host,
+                &server,
+                &present.nick,
+                &flags,
+                &realname,
+            ];
+            self.numeric(RPL_WHOREPLY, &params);
         }
         self.numeric(RPL_ENDOFWHO, &[&mask, "End of WHO list"]);
     }

@@ -349,7 +349,7 @@ impl Client {
             super::messaging::format_time(self.shared.started_unix_ms)
         );
         self.numeric(RPL_CREATED, &[&created]);
-        self.numeric(RPL_MYINFO, &[&server, version, "i", "n"]);
+        self.numeric(RPL_MYINFO, &[&server, version, "i", "biklmnotv", "bklov"]);
         let tokens = isupport_tokens();
         for group in tokens.chunks(12) {
             let mut params: Vec<&str> = group.iter().map(String::as_str).collect();
@@ -369,8 +369,17 @@ fn isupport_tokens() -> Vec<String> {
         "NETWORK=dschat".into(),
         "CASEMAPPING=ascii".into(),
         "CHANTYPES=#".into(),
-        "CHANMODES=,,,n".into(),
-        "PREFIX=".into(),
+        "CHANMODES=b,k,l,imnt".into(),
+        "PREFIX=(ov)@+".into(),
+        format!("MODES={}", dschat_core::chat::moderation::MAX_MODE_CHANGES),
+        format!(
+            "MAXLIST=b:{}",
+            dschat_core::chat::moderation::MAX_BANS_PER_ROOM
+        ),
+        format!(
+            "KICKLEN={}",
+            dschat_core::chat::moderation::MAX_KICK_REASON_BYTES
+        ),
         format!("NICKLEN={}", validate::MAX_NICKNAME_CHARS),
         format!("CHANNELLEN={}", validate::MAX_ROOM_NAME_CHARS + 1),
         format!("TOPICLEN={}", validate::MAX_TOPIC_BYTES),

@@ -137,3 +137,17 @@ pub const ERR_SASLABORTED: &str = "906";
 pub const ERR_SASLALREADY: &str = "907";
 /// SASL: available mechanisms.
 pub const RPL_SASLMECHS: &str = "908";
+/// INVITE: the invitation was sent.
+pub const RPL_INVITING: &str = "341";
+/// One ban mask.
+pub const RPL_BANLIST: &str = "367";
+/// The user is already in the channel.
+pub const ERR_USERONCHANNEL: &str = "443";
+/// The channel is full (`+l`).
+pub const ERR_CHANNELISFULL: &str = "471";
+/// The channel is invite-only (`+i`).
+pub const ERR_INVITEONLYCHAN: &str = "473";
+/// You are banned (`+b`).
+pub const ERR_BANNEDFROMCHAN: &str = "474";
+/// Wrong channel key (`+k`).
+pub const ERR_BADCHANNELKEY: &str = "475";
