@@ -9,9 +9,9 @@ use clap::{Parser, Subcommand};
 
 /// dschat: a chat server built as a working lab of distributed systems.
 ///
-/// Start a server with `dschat serve`, then chat over its HTTP/WebSocket API or from this
-/// command line (`dschat register`, `dschat send`, `dschat tail`, ...). The client commands
-/// talk to --server (or $DSCHAT_SERVER, or the server you logged in to).
+/// Start a server with `dschat serve`, then chat over its HTTP/WebSocket API, from any IRC
+/// client, or from this command line (`dschat register`, `dschat send`, `dschat tail`, ...).
+/// The client commands talk to --server (or $DSCHAT_SERVER, or the server you logged in to).
 #[derive(Parser, Debug)]
 #[command(name = "dschat", version, propagate_version = true)]
 struct Cli {
@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Commands {
-    /// Run a server node: data in ./dschat-data, HTTP on 127.0.0.1:7070 unless told otherwise.
+    /// Run a server node: data in ./dschat-data, HTTP on 127.0.0.1:7070, IRC on 127.0.0.1:6667
+    /// unless told otherwise.
     Serve(serve::ServeArgs),
     /// Create an account and log in (password from DSCHAT_PASSWORD or standard input).
     Register {

@@ -16,8 +16,11 @@
 //! this one. So the order of messages and the membership of channels are the same on every
 //! node, and will stay so when the node runtime becomes a Raft cluster.
 //!
-//! Per connection (never replicated): the nick of a guest, capabilities, AWAY, user mode
-//! `+i`, and the WHOWAS memory of this node ([`directory::Directory`]).
+//! Replicated, because they decide which commands are applied: membership, topics, and
+//! moderation (operators, voice, the modes `t m i k l`, bans, kicks, invitations; see
+//! `dschat_core::chat::moderation`). Per connection or per node, because they decide
+//! nothing: the nick of a guest, capabilities, AWAY, user mode `+i`, and WHOWAS
+//! ([`directory::Directory`]).
 //!
 //! **Accounts.** An IRC user is a dschat account when it authenticates with SASL PLAIN or
 //! `PASS` (the account's nickname and password); its nick is then the account's nickname, and
@@ -35,10 +38,12 @@
 //! and the rendering of feed events), [`queries`] (WHO, WHOIS, WHOWAS, ISON, USERHOST, AWAY,
 //! LUSERS, MOTD), [`reply`] (numerics and their texts), [`directory`].
 //!
-//! **Known limitations.** Channel operators do not exist yet, so channel modes other than
-//! the reported `+n`, KICK and INVITE are refused with `ERR_CHANOPRIVSNEEDED`. Presence (who
-//! is connected, AWAY) is per node. Edits and deletions made on the web are not shown on IRC.
-//! No TLS yet (the server has none).
+//! **Known limitations.** Presence (who is connected, AWAY) is per node, so ISON and
+//! USERHOST know only this node's clients, and `away-notify`/`account-notify` are not
+//! offered. Edits and deletions made on the web are not shown on IRC. Every connection
+//! follows every room's events and drops those of channels it is not in, which is simple
+//! and gap-free but costs work per connection for busy rooms it does not follow. No TLS yet
+//! (the server has none).
 
 pub mod channels;
 pub mod connection;
