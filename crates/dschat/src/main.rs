@@ -1,6 +1,7 @@
 //! The `dschat` command: run a server, benchmark it, or chat from the terminal.
 
 mod bench;
+mod bench_irc;
 mod client;
 mod serve;
 mod sim;
@@ -119,6 +120,9 @@ enum Commands {
 enum BenchCommand {
     /// Acknowledged posts/s and latency p50/p99 on one node, fsync on.
     Posts(bench::BenchArgs),
+    /// One IRC channel, many clients, a few senders: delivered lines/s and latency p50/p99
+    /// against any IRC server (scripts/bench-irc compares dschat, inspircd and ngircd).
+    Irc(bench_irc::BenchIrcArgs),
 }
 
 #[tokio::main]
@@ -166,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
             json,
         } => client::tail(&client, rooms, after, json).await,
         Commands::Bench(BenchCommand::Posts(args)) => bench::run(args).await,
+        Commands::Bench(BenchCommand::Irc(args)) => bench_irc::run(args).await,
         Commands::Sim(args) => tokio::task::block_in_place(|| sim::run(args)),
     }
 }
