@@ -35,6 +35,13 @@ pub struct BenchIrcArgs {
     /// Measured seconds.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Instead: connect `--clients` idle clients (registered, in the channel) and report the
+    /// server's resident memory per connection; needs `--server-pid`.
+    #[arg(long, requires = "server_pid")]
+    idle: bool,
+    /// The server's process id, to read its resident memory from /proc (Linux).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 /// Clients connecting at once.
@@ -164,8 +171,73 @@ fn percentile(sorted: &[u64], fraction: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
+/// The resident memory of process `pid`, in KiB (VmRSS in /proc/PID/status).
+fn resident_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .context("no VmRSS line")
+}
+
+/// Connects `args.clients` idle clients and prints the server's memory per connection.
+async fn run_idle(args: &BenchIrcArgs, pid: u32) -> anyhow::Result<()> {
+    let before = resident_kib(pid)?;
+    let bar = ProgressBar::new(args.clients as u64).with_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({elapsed})")
+            .expect("a valid template"),
+    );
+    bar.set_message(format!("{}: connecting idle clients", args.name));
+    let permits = Arc::new(tokio::sync::Semaphore::new(CONNECT_CONCURRENCY));
+    let mut tasks = Vec::new();
+    for index in 0..args.clients {
+        let (target, permits, bar) = (args.target.clone(), permits.clone(), bar.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await?;
+            let (mut reader, writer) = connect(&target, index).await?;
+            bar.inc(1);
+            // Keep reading (answering nothing) so the server's output never backs up.
+            let drain = tokio::spawn(async move {
+                let mut line = String::new();
+                while reader
+                    .read_line(&mut line)
+                    .await
+                    .is_ok_and(|count| count > 0)
+                {
+                    line.clear();
+                }
+            });
+            anyhow::Ok((writer, drain))
+        }));
+    }
+    let mut connections = Vec::new();
+    for task in tasks {
+        connections.push(task.await??);
+    }
+    bar.finish_and_clear();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = resident_kib(pid)?;
+    println!(
+        "{:<10} idle clients={:<6} server resident memory {} KiB -> {} KiB: {:.1} KiB per connection",
+        args.name,
+        args.clients,
+        before,
+        after,
+        after.saturating_sub(before) as f64 / args.clients.max(1) as f64
+    );
+    for (_, drain) in connections {
+        drain.abort();
+    }
+    Ok(())
+}
+
 /// Runs the benchmark and prints one result line.
 pub async fn run(args: BenchIrcArgs) -> anyhow::Result<()> {
+    if let (true, Some(pid)) = (args.idle, args.server_pid) {
+        return run_idle(&args, pid).await;
+    }
     let shared = Arc::new(Shared {
         start: Instant::now(),
         measuring: AtomicBool::new(false),
