@@ -12,6 +12,7 @@
 pub mod chat;
 pub mod clock;
 pub mod ids;
+pub mod irc;
 pub mod message_id;
 pub mod raft;
 pub mod state_machine;

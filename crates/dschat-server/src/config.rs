@@ -25,6 +25,8 @@ pub struct ServerConfig {
     /// Size at which the write-ahead log starts a new segment file; compaction deletes whole
     /// segments.
     pub wal_segment_bytes: u64,
+    /// The IRC front end.
+    pub irc: IrcConfig,
     /// Run as a node of a Raft cluster (absent: alone, on a local log).
     pub cluster: Option<crate::cluster::ClusterConfig>,
 }
@@ -40,7 +42,39 @@ impl Default for ServerConfig {
             token_lifetime_seconds: 30 * 24 * 3600,
             snapshot_every_entries: 100_000,
             wal_segment_bytes: 64 * 1024 * 1024,
+            irc: IrcConfig::default(),
             cluster: None,
+        }
+    }
+}
+
+/// The IRC listener (see `docs/irc.md`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IrcConfig {
+    /// Whether `dschat serve` opens the IRC listener.
+    pub enabled: bool,
+    /// Address of the IRC listener.
+    pub addr: SocketAddr,
+    /// The server name in replies (the source of numerics).
+    pub server_name: String,
+    /// The message of the day, one IRC line per line of text; empty for none.
+    pub motd: String,
+    /// Flood control: lines per second a client may send in the long run; `0` turns it off.
+    pub lines_per_second: f64,
+    /// Flood control: lines a client may send at once before it is slowed down.
+    pub lines_burst: f64,
+}
+
+impl Default for IrcConfig {
+    fn default() -> IrcConfig {
+        IrcConfig {
+            enabled: true,
+            addr: SocketAddr::from(([127, 0, 0, 1], 6667)),
+            server_name: "dschat.local".into(),
+            motd: "Welcome to dschat: IRC channel #name is dschat room name.".into(),
+            lines_per_second: 5.0,
+            lines_burst: 20.0,
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   peer transport, and routing of writes and reads to the leader.
 //! - [`api`]: the HTTP/JSON API under `/api/v1`, the WebSocket feed, and the original class
 //!   project's endpoints.
+//! - [`irc`]: the IRC front end (RFC 1459/2812 and IRCv3 capabilities) on its own port.
 //! - [`hub`]: fan-out of live events to subscribers with bounded queues.
 //! - [`search`]: the full-text index (tantivy), derived from the chat state.
 //! - [`web`]: the browser client, embedded in the binary and served at `/`.
@@ -18,6 +19,7 @@ pub mod clocks;
 pub mod cluster;
 pub mod config;
 pub mod hub;
+pub mod irc;
 pub mod node;
 pub mod rate_limit;
 pub mod search;

@@ -156,6 +156,7 @@ impl Cluster {
                     "--data-dir".into(),
                     root.join(format!("dschat-{}", i + 1)).display().to_string(),
                     "--no-rate-limits".into(),
+                    "--no-irc".into(),
                 ],
                 log: root.join(format!("dschat-{}.log", i + 1)),
                 http: format!("http://127.0.0.1:{http}"),

@@ -47,8 +47,8 @@ pub struct LabArgs {
     /// How many nodes.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
-    /// Port of the lab controls; node i serves HTTP on port+i and its peers on port+100+i.
-    /// 0 picks free ports.
+    /// Port of the lab controls; node i serves HTTP on port+i, its peers on port+100+i and
+    /// IRC on port+200+i. 0 picks free ports.
     #[arg(long, default_value_t = 7070)]
     port: u16,
     /// Directory for the nodes' data (node-1/, node-2/, ...) and logs (node-1.log, ...).
@@ -63,6 +63,7 @@ struct LabNode {
     id: u64,
     http: SocketAddr,
     peer: SocketAddr,
+    irc: SocketAddr,
     data_dir: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -94,12 +95,13 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     let nodes: Vec<LabNode> = ports
         .into_iter()
         .enumerate()
-        .map(|(i, (http, peer))| {
+        .map(|(i, (http, peer, irc))| {
             let id = i as u64 + 1;
             LabNode {
                 id,
                 http,
                 peer,
+                irc,
                 data_dir: args.data_dir.join(format!("node-{id}")),
                 log: args.data_dir.join(format!("node-{id}.log")),
                 child: None,
@@ -130,9 +132,10 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     say(&format!("dschat lab: {} nodes on loopback", args.nodes));
     for node in lab.nodes.lock().await.iter() {
         say(&format!(
-            "  node {}: http://{}   (peers {}, data {}, log {})",
+            "  node {}: http://{}   (IRC {}, peers {}, data {}, log {})",
             node.id,
             node.http,
+            node.irc,
             node.peer,
             node.data_dir.display(),
             node.log.display()
@@ -169,19 +172,20 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The HTTP and peer address of each node.
-fn node_ports(base: u16, count: usize) -> anyhow::Result<Vec<(SocketAddr, SocketAddr)>> {
+/// The HTTP, peer and IRC address of each node.
+fn node_ports(
+    base: u16,
+    count: usize,
+) -> anyhow::Result<Vec<(SocketAddr, SocketAddr, SocketAddr)>> {
     let mut ports = Vec::with_capacity(count);
+    let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
     for i in 1..=count as u16 {
-        let pair = if base == 0 {
-            (free_port()?, free_port()?)
+        let (http, peer, irc) = if base == 0 {
+            (free_port()?, free_port()?, free_port()?)
         } else {
-            (base + i, base + 100 + i)
+            (base + i, base + 100 + i, base + 200 + i)
         };
-        ports.push((
-            SocketAddr::from(([127, 0, 0, 1], pair.0)),
-            SocketAddr::from(([127, 0, 0, 1], pair.1)),
-        ));
+        ports.push((local(http), local(peer), local(irc)));
     }
     Ok(ports)
 }
@@ -206,6 +210,7 @@ impl Lab {
             .args(["--peers", &self.peers])
             .args(["--http", &node.http.to_string()])
             .args(["--peer-listen", &node.peer.to_string()])
+            .args(["--irc", &node.irc.to_string()])
             .arg("--data-dir")
             .arg(&node.data_dir)
             .args(["--cluster-id", "lab", "--lab", "--no-rate-limits"])

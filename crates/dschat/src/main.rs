@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_cluster;
+mod bench_irc;
 mod client;
 mod cluster;
 mod lab;
@@ -12,9 +13,9 @@ use clap::{Parser, Subcommand};
 
 /// dschat: a chat server built as a working lab of distributed systems.
 ///
-/// Start a server with `dschat serve`, then chat over its HTTP/WebSocket API or from this
-/// command line (`dschat register`, `dschat send`, `dschat tail`, ...). The client commands
-/// talk to --server (or $DSCHAT_SERVER, or the server you logged in to).
+/// Start a server with `dschat serve`, then chat over its HTTP/WebSocket API, from any IRC
+/// client, or from this command line (`dschat register`, `dschat send`, `dschat tail`, ...).
+/// The client commands talk to --server (or $DSCHAT_SERVER, or the server you logged in to).
 #[derive(Parser, Debug)]
 #[command(name = "dschat", version, propagate_version = true)]
 struct Cli {
@@ -24,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Commands {
-    /// Run a server node: data in ./dschat-data, HTTP on 127.0.0.1:7070 unless told otherwise.
+    /// Run a server node: data in ./dschat-data, HTTP on 127.0.0.1:7070, IRC on 127.0.0.1:6667
+    /// unless told otherwise.
     Serve(serve::ServeArgs),
     /// Create an account and log in (password from DSCHAT_PASSWORD or standard input).
     Register {
@@ -135,6 +137,9 @@ enum BenchCommand {
     /// A 3-node dschat cluster against a 3-node etcd cluster on this machine: writes/s,
     /// latency percentiles, and the failover window after kill -9 of the leader.
     Cluster(bench_cluster::ClusterBenchArgs),
+    /// One IRC channel, many clients, a few senders: delivered lines/s and latency p50/p99
+    /// against any IRC server (scripts/bench-irc compares dschat, inspircd and ngircd).
+    Irc(bench_irc::BenchIrcArgs),
 }
 
 #[tokio::main]
@@ -185,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
         Commands::Bench(BenchCommand::Cluster(args)) => bench_cluster::run(args).await,
         Commands::Lab(args) => lab::run(args).await,
         Commands::Cluster { options, command } => cluster::run(options, command).await,
+        Commands::Bench(BenchCommand::Irc(args)) => bench_irc::run(args).await,
         Commands::Sim(args) => tokio::task::block_in_place(|| sim::run(args)),
     }
 }

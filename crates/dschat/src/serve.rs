@@ -20,6 +20,12 @@ pub struct ServeArgs {
     /// Address for HTTP and WebSocket clients [default: 127.0.0.1:7070]
     #[arg(long, env = "DSCHAT_HTTP")]
     http: Option<SocketAddr>,
+    /// Address for IRC clients [default: 127.0.0.1:6667]
+    #[arg(long, env = "DSCHAT_IRC")]
+    irc: Option<SocketAddr>,
+    /// Do not open the IRC listener.
+    #[arg(long, conflicts_with = "irc")]
+    no_irc: bool,
     /// A TOML file with any of the server settings (see docs/configuration.md); flags win.
     #[arg(long, env = "DSCHAT_CONFIG")]
     config: Option<PathBuf>,
@@ -84,8 +90,16 @@ impl ServeArgs {
         if let Some(http) = self.http {
             config.http_addr = http;
         }
+        if let Some(irc) = self.irc {
+            config.irc.addr = irc;
+            config.irc.enabled = true;
+        }
+        if self.no_irc {
+            config.irc.enabled = false;
+        }
         if self.no_rate_limits {
             config.rate_limits = dschat_server::config::RateLimits::unlimited();
+            config.irc.lines_per_second = 0.0;
         }
         if let Some(node_id) = self.node_id {
             config.node_id = node_id;
@@ -121,6 +135,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let address = listener.local_addr()?;
+    let irc_listener = match config.irc.enabled {
+        true => Some(
+            tokio::net::TcpListener::bind(config.irc.addr)
+                .await
+                .with_context(|| format!("cannot listen for IRC on {}", config.irc.addr))?,
+        ),
+        false => None,
+    };
     let data_dir = config.data_dir.clone();
     let shutdown_requested = shutdown_signal().context("cannot install signal handlers")?;
     let node = tokio::task::spawn_blocking(move || Node::open(config))
@@ -149,6 +171,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "  HTTP API:  http://{address}/api/v1   (OpenAPI: http://{address}/api/v1/openapi.json)"
     ));
     say(&format!("  WebSocket: ws://{address}/api/v1/stream"));
+    let irc = match irc_listener {
+        Some(listener) => {
+            say(&format!(
+                "  IRC:       irc://{}   (channel #name is room name)",
+                listener.local_addr()?
+            ));
+            Some(tokio::spawn(dschat_server::irc::serve(
+                listener,
+                node.clone(),
+            )))
+        }
+        None => None,
+    };
     say(&format!(
         "  try:       dschat register --server http://{address} <nickname>"
     ));
@@ -168,6 +203,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         _ = async { let _ = signal_seen.wait_for(|seen| *seen).await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
             tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
         }
+    }
+    if let Some(irc) = irc {
+        irc.abort();
     }
     tokio::task::spawn_blocking(move || node.shutdown()).await?;
     say("dschat stopped cleanly.");

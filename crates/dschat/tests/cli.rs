@@ -35,7 +35,14 @@ impl Drop for Killed {
 
 fn start_server(data_dir: &std::path::Path) -> (Killed, String) {
     let mut child = dschat()
-        .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--irc",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -187,7 +194,14 @@ fn sigterm_stops_the_server_cleanly() {
     let data = tempfile::tempdir().unwrap();
     let mut server = Killed(
         dschat()
-            .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--irc",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -209,7 +209,15 @@ fn a_joining_node_catches_up_becomes_leader_and_the_old_leader_is_removed() {
     let (http4, peer4) = (format!("http://{}", free_address()), free_address());
     let _node4 = Process(
         dschat()
-            .args(["serve", "--node-id", "4", "--join", "--cluster-id", "lab"])
+            .args([
+                "serve",
+                "--node-id",
+                "4",
+                "--join",
+                "--cluster-id",
+                "lab",
+                "--no-irc",
+            ])
             .args(["--peers", &peers.join(",")])
             .args([
                 "--peer-listen",
@@ -275,7 +283,14 @@ fn a_node_of_another_cluster_is_refused() {
     let peers = format!("1={},9={peer}", node1["peer_addr"].as_str().unwrap());
     let _stranger = Process(
         dschat()
-            .args(["serve", "--node-id", "9", "--cluster-id", "another"])
+            .args([
+                "serve",
+                "--node-id",
+                "9",
+                "--cluster-id",
+                "another",
+                "--no-irc",
+            ])
             .args(["--peers", &peers, "--peer-listen", &peer, "--http", &http])
             .arg("--data-dir")
             .arg(data.path().join("stranger"))

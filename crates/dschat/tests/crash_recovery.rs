@@ -28,6 +28,8 @@ impl Server {
                 "serve",
                 "--http",
                 "127.0.0.1:0",
+                "--irc",
+                "127.0.0.1:0",
                 "--no-rate-limits",
                 "--data-dir",
             ])

@@ -174,6 +174,44 @@ pub enum Command {
         /// The text.
         body: String,
     },
+    /// Changes a room's modes (operators only); see [`ModeChange`].
+    SetRoomModes {
+        /// The operator.
+        user: UserId,
+        /// Which room.
+        room: RoomId,
+        /// The changes, applied in order (at most [`super::moderation::MAX_MODE_CHANGES`]).
+        changes: Vec<ModeChange>,
+    },
+    /// Removes a member from a room (operators only).
+    Kick {
+        /// The operator.
+        user: UserId,
+        /// Which room.
+        room: RoomId,
+        /// Who is removed.
+        target: UserId,
+        /// Why (may be empty).
+        reason: String,
+    },
+    /// Invites a user to a room (members; operators when the room is invite-only).
+    Invite {
+        /// Who invites.
+        user: UserId,
+        /// Which room.
+        room: RoomId,
+        /// Who is invited.
+        target: UserId,
+    },
+    /// Joins a room that may have a key (mode `k`).
+    JoinRoomWithKey {
+        /// Who joins.
+        user: UserId,
+        /// Which room.
+        room: RoomId,
+        /// The key given.
+        key: String,
+    },
 }
 
 impl Command {
@@ -197,11 +235,97 @@ impl Command {
                 body,
             } => room_name.len() + name.len() + email.len() + body.len(),
             Command::IssueToken { .. } | Command::RevokeToken { .. } => 32,
+            Command::SetRoomModes { changes, .. } => {
+                changes.iter().map(ModeChange::text_bytes).sum::<usize>() + changes.len()
+            }
+            Command::Kick { reason, .. } => reason.len(),
+            Command::JoinRoomWithKey { key, .. } => key.len(),
+            Command::Invite { .. } => 0,
             Command::JoinRoom { .. }
             | Command::LeaveRoom { .. }
             | Command::Delete { .. }
             | Command::MarkRead { .. } => 0,
         }
+    }
+}
+
+/// One change of a room's modes (IRC channel modes `t`, `m`, `i`, `k`, `l`, `o`, `v`, `b`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModeChange {
+    /// `t`: only operators set the topic.
+    TopicLocked(bool),
+    /// `m`: only operators and voiced members speak.
+    Moderated(bool),
+    /// `i`: only invited users join.
+    InviteOnly(bool),
+    /// `k`: set (`Some`) or remove the key.
+    Key(Option<String>),
+    /// `l`: set (`Some`) or remove the member limit.
+    Limit(Option<u32>),
+    /// `o`: grant or take operator status.
+    Operator {
+        /// The member.
+        user: UserId,
+        /// Grant (`true`) or take.
+        grant: bool,
+    },
+    /// `v`: grant or take voice.
+    Voice {
+        /// The member.
+        user: UserId,
+        /// Grant (`true`) or take.
+        grant: bool,
+    },
+    /// `b`: add or remove a ban mask.
+    Ban {
+        /// The mask (`nick!user@host`, `*` and `?` as wildcards).
+        mask: String,
+        /// Add (`true`) or remove.
+        add: bool,
+    },
+}
+
+impl ModeChange {
+    /// Bytes of text the change carries.
+    pub fn text_bytes(&self) -> usize {
+        match self {
+            ModeChange::Key(Some(key)) => key.len(),
+            ModeChange::Ban { mask, .. } => mask.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// A rule of a room that refused a command; see [`ChatError::Refused`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoomRule {
+    /// Only an operator may do this.
+    NotOperator,
+    /// The user matches a ban mask of the room.
+    Banned,
+    /// The room is invite-only and the user is not invited.
+    InviteOnly,
+    /// The room has a key and the one given is wrong.
+    BadKey,
+    /// The room has as many members as its limit.
+    Full,
+    /// The room is moderated and the user is neither operator nor voiced.
+    Moderated,
+    /// The user is a member already.
+    AlreadyMember,
+}
+
+impl std::fmt::Display for RoomRule {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            RoomRule::NotOperator => "only an operator of the room may do this",
+            RoomRule::Banned => "you are banned from this room",
+            RoomRule::InviteOnly => "the room is invite-only",
+            RoomRule::BadKey => "wrong room key",
+            RoomRule::Full => "the room is full",
+            RoomRule::Moderated => "the room is moderated",
+            RoomRule::AlreadyMember => "already a member of the room",
+        })
     }
 }
 
@@ -264,4 +388,7 @@ pub enum ChatError {
         /// The last sequence number applied in the session.
         last_applied: SequenceNumber,
     },
+    /// A rule of the room (its modes, bans, operators) refused the command.
+    #[error("{0}")]
+    Refused(RoomRule),
 }

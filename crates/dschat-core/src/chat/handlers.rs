@@ -61,7 +61,12 @@ impl ChatState {
             return Err(ChatError::RoomNameTaken(name));
         }
         let room = self.insert_room(name, topic, Some(user));
-        self.join_room(context, user, room)?;
+        self.join_room(context, user, room, None)?;
+        self.rooms
+            .get_mut(&room)
+            .expect("created")
+            .operators
+            .insert(user);
         Ok(Response::RoomCreated(room))
     }
 
@@ -75,6 +80,11 @@ impl ChatState {
             created_by,
             members: Default::default(),
             log: Default::default(),
+            operators: Default::default(),
+            voiced: Default::default(),
+            modes: Default::default(),
+            invited: Default::default(),
+            bans: Default::default(),
         };
         self.rooms.insert(id, room);
         id
@@ -85,12 +95,17 @@ impl ChatState {
         context: &mut Context,
         user: UserId,
         room: RoomId,
+        key: Option<&str>,
     ) -> Result<Response, ChatError> {
         self.user(user)?;
-        let entry = self.rooms.get_mut(&room).ok_or(ChatError::UnknownRoom)?;
-        if !entry.members.insert(user) {
+        let entry = self.rooms.get(&room).ok_or(ChatError::UnknownRoom)?;
+        if entry.members.contains(&user) {
             return Ok(Response::Done);
         }
+        self.check_join(user, entry, key)?;
+        let entry = self.rooms.get_mut(&room).expect("checked");
+        entry.members.insert(user);
+        entry.invited.remove(&user);
         let id = self.record_event(
             context,
             Timeline::Room(room),
@@ -106,11 +121,10 @@ impl ChatState {
         room: RoomId,
     ) -> Result<Response, ChatError> {
         self.member_room(user, room)?;
-        self.rooms
-            .get_mut(&room)
-            .expect("checked")
-            .members
-            .remove(&user);
+        let entry = self.rooms.get_mut(&room).expect("checked");
+        entry.members.remove(&user);
+        entry.operators.remove(&user);
+        entry.voiced.remove(&user);
         let id = self.record_event(
             context,
             Timeline::Room(room),
@@ -126,7 +140,7 @@ impl ChatState {
         room: RoomId,
         topic: String,
     ) -> Result<Response, ChatError> {
-        self.member_room(user, room)?;
+        self.check_topic(user, self.member_room(user, room)?)?;
         validate::topic(&topic)?;
         self.rooms.get_mut(&room).expect("checked").topic = topic.clone();
         let kind = StoredEventKind::TopicChanged { by: user, topic };
@@ -144,7 +158,7 @@ impl ChatState {
         room: RoomId,
         body: String,
     ) -> Result<Response, ChatError> {
-        self.member_room(user, room)?;
+        self.check_speak(user, self.member_room(user, room)?)?;
         validate::body(&body)?;
         Ok(Response::Event(self.record_message(
             context,

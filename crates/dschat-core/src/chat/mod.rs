@@ -23,18 +23,24 @@
 //! happen in the front end; only the hash reaches the log. Ephemeral messages never enter the
 //! log. Search indexes are derived from the state outside the core.
 //!
+//! **Moderation.** Rooms have operators, voice, IRC's channel modes, bans, kicks and
+//! invitations ([`moderation`]), as replicated state: they decide which commands are applied.
+//!
 //! **Known limitations.** The whole state lives in memory and a snapshot copies all of it;
-//! rooms are public (any account may join); room ids and user ids are never reused.
+//! rooms are public unless made invite-only or keyed; room ids and user ids are never reused.
 
 pub mod command;
 mod handlers;
 pub mod model;
+pub mod moderation;
 pub mod queries;
 pub mod state;
 pub mod validate;
 
-pub use command::{ChatError, ClientSession, Command, Envelope, Response, Timeline};
-pub use model::{Author, EventView, EventViewKind, MessageView, Room, User};
+pub use command::{
+    ChatError, ClientSession, Command, Envelope, ModeChange, Response, RoomRule, Timeline,
+};
+pub use model::{Author, EventView, EventViewKind, MessageView, Room, RoomModes, User};
 pub use queries::Page;
 pub use state::{Applied, ChatState};
 

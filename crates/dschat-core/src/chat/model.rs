@@ -1,6 +1,6 @@
 //! The stored chat state (accounts, rooms, timelines) and the views handed to front ends.
 
-use super::command::Timeline;
+use super::command::{ModeChange, Timeline};
 use crate::clock::hybrid::HybridTimestamp;
 use crate::ids::{MessageId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,32 @@ pub struct Room {
     pub members: BTreeSet<UserId>,
     /// Its messages and events.
     pub log: TimelineLog,
+    /// Operators (always members): they change modes, kick, and invite to an invite-only
+    /// room. The creator of a room is its first operator; guest rooms have none.
+    pub operators: BTreeSet<UserId>,
+    /// Members with voice (always members): they may speak in a moderated room.
+    pub voiced: BTreeSet<UserId>,
+    /// The room's modes.
+    pub modes: RoomModes,
+    /// Users invited and not yet joined; an invitation lets one in past `i`, `k` and `l`.
+    pub invited: BTreeSet<UserId>,
+    /// Ban masks (`nick!user@host` globs, see [`super::moderation::mask_matches`]).
+    pub bans: BTreeSet<String>,
+}
+
+/// A room's settings, named after the IRC channel modes they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomModes {
+    /// `t`: only operators set the topic.
+    pub topic_locked: bool,
+    /// `m`: only operators and voiced members speak.
+    pub moderated: bool,
+    /// `i`: only invited users join.
+    pub invite_only: bool,
+    /// `k`: the key a user must give to join.
+    pub key: Option<String>,
+    /// `l`: the most members the room takes.
+    pub limit: Option<u32>,
 }
 
 /// Who wrote a message.
@@ -108,6 +134,29 @@ pub enum StoredEventKind {
     /// Someone left the room.
     Left {
         /// Who.
+        user: UserId,
+    },
+    /// An operator changed the room's modes; only the changes that changed something.
+    ModesChanged {
+        /// The operator.
+        by: UserId,
+        /// What changed, in order.
+        changes: Vec<ModeChange>,
+    },
+    /// An operator removed a member.
+    Kicked {
+        /// The operator.
+        by: UserId,
+        /// Who was removed.
+        user: UserId,
+        /// Why (may be empty).
+        reason: String,
+    },
+    /// A member invited someone.
+    Invited {
+        /// Who invited.
+        by: UserId,
+        /// Who is invited.
         user: UserId,
     },
 }
@@ -198,6 +247,32 @@ pub enum EventViewKind {
     /// Someone left.
     Left {
         /// Their nickname.
+        nickname: String,
+    },
+    /// Modes changed, in IRC notation: `modes` like `+o-t`, with one argument per mode that
+    /// takes one (nicknames for `o` and `v`, masks for `b`, the key, the limit).
+    ModesChanged {
+        /// The operator's nickname.
+        by: String,
+        /// The changed modes.
+        modes: String,
+        /// Their arguments.
+        arguments: Vec<String>,
+    },
+    /// A member was removed by an operator.
+    Kicked {
+        /// The operator's nickname.
+        by: String,
+        /// The removed member's nickname.
+        nickname: String,
+        /// Why (may be empty).
+        reason: String,
+    },
+    /// Someone was invited.
+    Invited {
+        /// Who invited.
+        by: String,
+        /// Who is invited.
         nickname: String,
     },
 }

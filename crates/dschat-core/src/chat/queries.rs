@@ -273,6 +273,24 @@ impl ChatState {
             StoredEventKind::Left { user } => EventViewKind::Left {
                 nickname: self.nickname(*user),
             },
+            StoredEventKind::ModesChanged { by, changes } => {
+                let (modes, arguments) =
+                    super::moderation::describe_changes(changes, |user| self.nickname(user));
+                EventViewKind::ModesChanged {
+                    by: self.nickname(*by),
+                    modes,
+                    arguments,
+                }
+            }
+            StoredEventKind::Kicked { by, user, reason } => EventViewKind::Kicked {
+                by: self.nickname(*by),
+                nickname: self.nickname(*user),
+                reason: reason.clone(),
+            },
+            StoredEventKind::Invited { by, user } => EventViewKind::Invited {
+                by: self.nickname(*by),
+                nickname: self.nickname(*user),
+            },
         };
         EventView {
             id: event.id,

@@ -13,6 +13,13 @@ use std::collections::BTreeMap;
 /// (a retry in a forgotten session is then applied again, as a new command).
 pub const MAX_CLIENT_SESSIONS: usize = 100_000;
 
+/// Opens every chat state snapshot, so a snapshot of another program or era is recognised.
+const SNAPSHOT_MAGIC: [u8; 4] = *b"DSCS";
+/// The snapshot layout's version: raise it whenever a stored type changes shape (a field
+/// added to `Room`, say); [`ChatState::restore`] refuses other versions by name rather than
+/// misreading them. Format 2 added room moderation.
+const SNAPSHOT_FORMAT: u16 = 2;
+
 /// A bearer token's record (only the token's hash is kept).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
@@ -163,7 +170,22 @@ impl ChatState {
             Command::CreateRoom { user, name, topic } => {
                 self.create_room(context, user, name, topic)
             }
-            Command::JoinRoom { user, room } => self.join_room(context, user, room),
+            Command::JoinRoom { user, room } => self.join_room(context, user, room, None),
+            Command::JoinRoomWithKey { user, room, key } => {
+                self.join_room(context, user, room, Some(&key))
+            }
+            Command::SetRoomModes {
+                user,
+                room,
+                changes,
+            } => self.set_room_modes(context, user, room, changes),
+            Command::Kick {
+                user,
+                room,
+                target,
+                reason,
+            } => self.kick(context, user, room, target, reason),
+            Command::Invite { user, room, target } => self.invite(context, user, room, target),
             Command::LeaveRoom { user, room } => self.leave_room(context, user, room),
             Command::SetTopic { user, room, topic } => self.set_topic(context, user, room, topic),
             Command::Post { user, room, body } => self.post(context, user, room, body),
@@ -238,6 +260,25 @@ impl ChatState {
             "one name key per room"
         );
         assert_eq!(self.sessions.len(), self.sessions_by_age.len());
+        for room in self.rooms.values() {
+            assert!(
+                room.operators.is_subset(&room.members),
+                "operators are members"
+            );
+            assert!(
+                room.voiced.is_subset(&room.members),
+                "voiced users are members"
+            );
+            assert!(
+                room.invited.is_disjoint(&room.members),
+                "no member is invited"
+            );
+            assert!(room.bans.len() <= super::moderation::MAX_BANS_PER_ROOM);
+            assert!(
+                room.created_by.is_some() || room.operators.is_empty(),
+                "guest rooms have no operators"
+            );
+        }
         let timelines = self
             .rooms
             .values()
@@ -301,10 +342,30 @@ impl StateMachine for ChatState {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("chat state always encodes")
+        let mut bytes = SNAPSHOT_MAGIC.to_vec();
+        bytes.extend_from_slice(&SNAPSHOT_FORMAT.to_le_bytes());
+        postcard::to_io(self, &mut bytes).expect("chat state always encodes");
+        bytes
     }
 
     fn restore(snapshot: &[u8]) -> Result<ChatState, SnapshotError> {
-        postcard::from_bytes(snapshot).map_err(|error| SnapshotError(error.to_string()))
+        let Some(rest) = snapshot.strip_prefix(&SNAPSHOT_MAGIC) else {
+            return Err(SnapshotError(
+                "the snapshot has no format header: it was written by an older dschat (before \
+                 room moderation), whose snapshots this version cannot read; start from an \
+                 older build, or from a fresh data directory"
+                    .into(),
+            ));
+        };
+        let format = rest
+            .get(..2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .ok_or_else(|| SnapshotError("the snapshot is truncated".into()))?;
+        if format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError(format!(
+                "the snapshot is in format {format}; this dschat reads format {SNAPSHOT_FORMAT}"
+            )));
+        }
+        postcard::from_bytes(&rest[2..]).map_err(|error| SnapshotError(error.to_string()))
     }
 }

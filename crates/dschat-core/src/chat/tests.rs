@@ -404,12 +404,228 @@ fn arbitrary_command() -> impl Strategy<Value = Command> {
                 target: MessageId(target),
             }
         }),
-        (user, room, 0u64..40).prop_map(|(user, room, up_to)| Command::MarkRead {
+        (user.clone(), room.clone(), 0u64..40).prop_map(|(user, room, up_to)| Command::MarkRead {
             user,
             room,
             up_to: MessageId(up_to)
         }),
+        (
+            user.clone(),
+            room.clone(),
+            arbitrary_mode_change(user.clone())
+        )
+            .prop_map(|(user, room, change)| Command::SetRoomModes {
+                user,
+                room,
+                changes: vec![change]
+            }),
+        (user.clone(), room.clone(), user.clone()).prop_map(|(user, room, target)| Command::Kick {
+            user,
+            room,
+            target,
+            reason: String::new()
+        }),
+        (user.clone(), room.clone(), user.clone())
+            .prop_map(|(user, room, target)| Command::Invite { user, room, target }),
+        (user, room, prop_oneof![Just("k"), Just("wrong")]).prop_map(|(user, room, key)| {
+            Command::JoinRoomWithKey {
+                user,
+                room,
+                key: key.into(),
+            }
+        }),
     ]
+}
+
+fn arbitrary_mode_change(
+    user: impl Strategy<Value = UserId> + Clone + 'static,
+) -> impl Strategy<Value = ModeChange> {
+    prop_oneof![
+        any::<bool>().prop_map(ModeChange::TopicLocked),
+        any::<bool>().prop_map(ModeChange::Moderated),
+        any::<bool>().prop_map(ModeChange::InviteOnly),
+        prop_oneof![Just(None), Just(Some("k".to_string()))].prop_map(ModeChange::Key),
+        prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2))].prop_map(ModeChange::Limit),
+        (user.clone(), any::<bool>())
+            .prop_map(|(user, grant)| ModeChange::Operator { user, grant }),
+        (user, any::<bool>()).prop_map(|(user, grant)| ModeChange::Voice { user, grant }),
+        (prop_oneof![Just("bob!*"), Just("*")], any::<bool>()).prop_map(|(mask, add)| {
+            ModeChange::Ban {
+                mask: mask.into(),
+                add,
+            }
+        }),
+    ]
+}
+
+#[test]
+fn operators_rule_their_rooms() {
+    let mut chat = Harness::new();
+    let (alice, bob, carol) = (chat.user("alice"), chat.user("bob"), chat.user("carol"));
+    let room = chat.room(alice, "den");
+    chat.run(Command::JoinRoom { user: bob, room }).unwrap();
+    let modes = |user, changes| Command::SetRoomModes {
+        user,
+        room,
+        changes,
+    };
+    let not_operator = Err(ChatError::Refused(RoomRule::NotOperator));
+    // The creator is the operator; others may not change modes, kick, or set a locked topic.
+    assert_eq!(
+        chat.run(modes(bob, vec![ModeChange::Moderated(true)])),
+        not_operator
+    );
+    chat.run(modes(
+        alice,
+        vec![ModeChange::TopicLocked(true), ModeChange::Moderated(true)],
+    ))
+    .unwrap();
+    let topic = Command::SetTopic {
+        user: bob,
+        room,
+        topic: "mine".into(),
+    };
+    assert_eq!(chat.run(topic), not_operator);
+    // Moderated: bob may speak only once voiced.
+    assert_eq!(
+        chat.post(bob, room, "hi"),
+        Err(ChatError::Refused(RoomRule::Moderated))
+    );
+    chat.run(modes(
+        alice,
+        vec![ModeChange::Voice {
+            user: bob,
+            grant: true,
+        }],
+    ))
+    .unwrap();
+    assert!(chat.post(bob, room, "hi").is_ok());
+    // Invite-only with a key and a limit: carol needs an invitation, which passes all three.
+    chat.run(modes(
+        alice,
+        vec![
+            ModeChange::InviteOnly(true),
+            ModeChange::Key(Some("secret".into())),
+            ModeChange::Limit(Some(2)),
+        ],
+    ))
+    .unwrap();
+    let join = Command::JoinRoomWithKey {
+        user: carol,
+        room,
+        key: "secret".into(),
+    };
+    assert_eq!(
+        chat.run(join.clone()),
+        Err(ChatError::Refused(RoomRule::InviteOnly))
+    );
+    let invite = Command::Invite {
+        user: bob,
+        room,
+        target: carol,
+    };
+    assert_eq!(chat.run(invite), not_operator);
+    chat.run(Command::Invite {
+        user: alice,
+        room,
+        target: carol,
+    })
+    .unwrap();
+    chat.run(Command::JoinRoom { user: carol, room }).unwrap();
+    // Without the invitation, the key and the limit apply.
+    chat.run(Command::Kick {
+        user: alice,
+        room,
+        target: carol,
+        reason: "bye".into(),
+    })
+    .unwrap();
+    chat.run(modes(alice, vec![ModeChange::InviteOnly(false)]))
+        .unwrap();
+    assert_eq!(
+        chat.run(Command::JoinRoom { user: carol, room }),
+        Err(ChatError::Refused(RoomRule::BadKey))
+    );
+    assert_eq!(
+        chat.run(join.clone()),
+        Err(ChatError::Refused(RoomRule::Full))
+    );
+    chat.run(modes(alice, vec![ModeChange::Limit(None)]))
+        .unwrap();
+    chat.run(join).unwrap();
+    // A ban keeps a member from speaking and a kicked user from coming back; kicking ends
+    // voice.
+    chat.run(modes(
+        alice,
+        vec![
+            ModeChange::Moderated(false),
+            ModeChange::Ban {
+                mask: "BOB!*@*".into(),
+                add: true,
+            },
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        chat.post(bob, room, "hi"),
+        Err(ChatError::Refused(RoomRule::Banned))
+    );
+    chat.run(Command::Kick {
+        user: alice,
+        room,
+        target: bob,
+        reason: String::new(),
+    })
+    .unwrap();
+    assert_eq!(
+        chat.run(Command::JoinRoomWithKey {
+            user: bob,
+            room,
+            key: "secret".into()
+        }),
+        Err(ChatError::Refused(RoomRule::Banned))
+    );
+    let state = chat.state.room(room).unwrap();
+    assert!(!state.voiced.contains(&bob) && !state.members.contains(&bob));
+    // A no-op change records nothing; the events tell the rest in IRC notation.
+    assert_eq!(
+        chat.run(modes(alice, vec![ModeChange::Limit(None)])),
+        Ok(Response::Done)
+    );
+    let events = chat
+        .state
+        .events_after(&[Timeline::Room(room)], MessageId(0), 100);
+    let described: Vec<String> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventViewKind::ModesChanged {
+                by,
+                modes,
+                arguments,
+            } => Some(format!("{by} {modes} {}", arguments.join(" "))),
+            EventViewKind::Kicked {
+                by,
+                nickname,
+                reason,
+            } => Some(format!("{by} kicked {nickname} ({reason})")),
+            EventViewKind::Invited { by, nickname } => Some(format!("{by} invited {nickname}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        described,
+        vec![
+            "alice +tm ",
+            "alice +v bob",
+            "alice +ikl secret 2",
+            "alice invited carol",
+            "alice kicked carol (bye)",
+            "alice -i ",
+            "alice -l ",
+            "alice -m+b BOB!*@*",
+            "alice kicked bob ()",
+        ]
+    );
 }
 
 proptest! {

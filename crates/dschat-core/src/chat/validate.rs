@@ -142,6 +142,15 @@ pub fn command_fields(command: &super::command::Command) -> Result<(), ChatError
             .and_then(|()| guest_field("name", name))
             .and_then(|()| guest_field("email", email))
             .and_then(|()| body(text)),
+        Command::SetRoomModes { changes, .. } => super::moderation::check_mode_changes(changes),
+        Command::JoinRoomWithKey { key, .. } => super::moderation::key_text(key),
+        Command::Kick { reason, .. } if reason.len() > super::moderation::MAX_KICK_REASON_BYTES => {
+            Err(ChatError::Invalid {
+                field: "reason".into(),
+                reason: format!("at most {} bytes", super::moderation::MAX_KICK_REASON_BYTES),
+            })
+        }
+        Command::Kick { .. } | Command::Invite { .. } => Ok(()),
         Command::IssueToken { .. }
         | Command::RevokeToken { .. }
         | Command::JoinRoom { .. }

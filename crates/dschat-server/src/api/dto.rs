@@ -170,6 +170,31 @@ pub enum EventKindJson {
         /// Who.
         nickname: String,
     },
+    /// An operator changed the room's modes (IRC notation, e.g. `+o-t`).
+    ModesChanged {
+        /// The operator.
+        by: String,
+        /// The changed modes.
+        modes: String,
+        /// Their arguments, in order.
+        arguments: Vec<String>,
+    },
+    /// An operator removed a member.
+    Kicked {
+        /// The operator.
+        by: String,
+        /// The removed member.
+        nickname: String,
+        /// Why (may be empty).
+        reason: String,
+    },
+    /// Someone was invited.
+    Invited {
+        /// Who invited.
+        by: String,
+        /// Who is invited.
+        nickname: String,
+    },
 }
 
 /// A stored event as the stream delivers it.
@@ -212,6 +237,28 @@ impl EventJson {
                 nickname: nickname.clone(),
             },
             EventViewKind::Left { nickname } => EventKindJson::Left {
+                nickname: nickname.clone(),
+            },
+            EventViewKind::ModesChanged {
+                by,
+                modes,
+                arguments,
+            } => EventKindJson::ModesChanged {
+                by: by.clone(),
+                modes: modes.clone(),
+                arguments: arguments.clone(),
+            },
+            EventViewKind::Kicked {
+                by,
+                nickname,
+                reason,
+            } => EventKindJson::Kicked {
+                by: by.clone(),
+                nickname: nickname.clone(),
+                reason: reason.clone(),
+            },
+            EventViewKind::Invited { by, nickname } => EventKindJson::Invited {
+                by: by.clone(),
                 nickname: nickname.clone(),
             },
         };

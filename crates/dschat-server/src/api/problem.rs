@@ -149,6 +149,12 @@ impl From<ChatError> for Problem {
                 "Message deleted",
                 detail,
             ),
+            ChatError::Refused(_) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "room-rule",
+                "Refused by a rule of the room",
+                detail,
+            ),
             ChatError::StaleSequence { .. } => Problem::new(
                 StatusCode::CONFLICT,
                 "stale-sequence",

@@ -55,7 +55,7 @@ pub enum OpenError {
     #[error("write-ahead log: {0}")]
     Storage(#[from] StorageError),
     /// The saved snapshot does not decode.
-    #[error("the snapshot in the state store does not decode ({0}); the store is damaged")]
+    #[error("the snapshot in the state store cannot be read: {0}")]
     Snapshot(String),
     /// The log does not continue the snapshot.
     #[error(

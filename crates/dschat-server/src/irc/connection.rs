@@ -1,0 +1,529 @@
+//! One IRC client: the task that reads its lines, answers its commands and forwards the
+//! feed of applied events to it.
+//!
+//! The task owns the socket. Input goes through a [`LineBuffer`] (framing with the line
+//! limits), then flood control: a token bucket of [`IrcConfig::lines_burst`] lines refilled
+//! at [`IrcConfig::lines_per_second`]; a client that sends faster is not disconnected but
+//! slowed down (its next line is read only when a token is there, so TCP pushes back on it).
+//! Output is collected per step and written in one go; a client that does not take it within
+//! [`SEND_TIMEOUT`], or whose feed queue overflows, is disconnected with an `ERROR`.
+//!
+//! [`IrcConfig::lines_burst`]: crate::config::IrcConfig::lines_burst
+//! [`IrcConfig::lines_per_second`]: crate::config::IrcConfig::lines_per_second
+
+use super::reply::*;
+use super::IrcShared;
+use crate::hub::{FeedEnd, FeedReceiver, Published, Subscription};
+use crate::node::ProposeError;
+use dschat_core::chat::{ChatError, Command, Response};
+use dschat_core::ids::{MessageId, RoomId, UserId};
+use dschat_core::irc::{Frame, LineBuffer, Message};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+
+/// Longest wait for a client to take what the server sends it.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new connection has to register.
+pub const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// The server pings a client silent for this long.
+pub const PING_INTERVAL: Duration = Duration::from_secs(90);
+/// A client silent for this long (no line, no PONG) is disconnected.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(180);
+/// Bytes read from the socket at once.
+const READ_CHUNK_BYTES: usize = 2_048;
+/// Ids of events this connection created, kept to tell its own echoes from others'.
+const MAX_OWN_EVENTS: usize = 64;
+/// Longest wait for the feed to deliver the event of a command this connection proposed.
+const OWN_EVENT_WAIT: Duration = Duration::from_secs(2);
+
+/// The capabilities this server offers (IRCv3), as `CAP LS` lists them.
+pub const CAPABILITIES: &[&str] = &[
+    "account-tag",
+    "batch",
+    "cap-notify",
+    "draft/chathistory",
+    "echo-message",
+    "extended-join",
+    "labeled-response",
+    "message-tags",
+    "multi-prefix",
+    "sasl",
+    "server-time",
+    "userhost-in-names",
+];
+
+/// SASL progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SaslState {
+    /// No exchange in progress.
+    Idle,
+    /// `AUTHENTICATE PLAIN` was accepted; the payload (base64, in 400-byte pieces) follows.
+    Plain(String),
+}
+
+/// Token bucket for flood control.
+struct FloodBucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// One client's connection state.
+pub struct Client {
+    pub(super) shared: Arc<IrcShared>,
+    pub(super) connection: u64,
+    pub(super) peer: SocketAddr,
+    /// The nick; `None` until NICK.
+    pub(super) nick: Option<String>,
+    /// The user name from USER; `None` until USER.
+    pub(super) user: Option<String>,
+    pub(super) realname: String,
+    /// The PASS given before registration.
+    pub(super) password: Option<String>,
+    pub(super) registered: bool,
+    /// Registration waits for CAP END while this is set.
+    pub(super) cap_negotiating: bool,
+    pub(super) caps: BTreeSet<&'static str>,
+    /// The account this client authenticated as.
+    pub(super) account: Option<UserId>,
+    pub(super) sasl: SaslState,
+    /// Channels this client is in, by room.
+    pub(super) joined: BTreeMap<RoomId, String>,
+    /// A guest's channels whose rooms do not exist yet, by room-name key.
+    pub(super) pending_channels: BTreeMap<String, String>,
+    pub(super) feed: Option<FeedReceiver>,
+    pub(super) own_events: VecDeque<MessageId>,
+    pub(super) invisible: bool,
+    pub(super) away: Option<String>,
+    /// Replies to the command being handled (labelled together).
+    pub(super) responses: Vec<Message>,
+    /// The label of the command being handled.
+    pub(super) label: Option<String>,
+    /// Text waiting for the socket.
+    pub(super) out: String,
+    /// Set when the connection should close, with the reason for QUIT.
+    pub(super) closing: Option<String>,
+    last_heard: Instant,
+    flood: FloodBucket,
+}
+
+/// Serves one client until it quits or fails.
+pub async fn run(socket: TcpStream, peer: SocketAddr, shared: Arc<IrcShared>) {
+    let (mut reader, mut writer) = socket.into_split();
+    let connection = shared.directory.connection_id();
+    let burst = shared.config.lines_burst.max(1.0);
+    let mut client = Client {
+        shared: shared.clone(),
+        connection,
+        peer,
+        nick: None,
+        user: None,
+        realname: String::new(),
+        password: None,
+        registered: false,
+        cap_negotiating: false,
+        caps: BTreeSet::new(),
+        account: None,
+        sasl: SaslState::Idle,
+        joined: BTreeMap::new(),
+        pending_channels: BTreeMap::new(),
+        feed: None,
+        own_events: VecDeque::new(),
+        invisible: false,
+        away: None,
+        responses: Vec::new(),
+        label: None,
+        out: String::new(),
+        closing: None,
+        last_heard: Instant::now(),
+        flood: FloodBucket {
+            tokens: burst,
+            updated: Instant::now(),
+        },
+    };
+    client.serve(&mut reader, &mut writer).await;
+    shared
+        .directory
+        .leave(connection, crate::clocks::unix_ms_now());
+    let _ = timeout(Duration::from_secs(1), writer.shutdown()).await;
+}
+
+impl Client {
+    async fn serve(&mut self, reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf) {
+        let mut lines = LineBuffer::new();
+        let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.tick().await;
+        let started = Instant::now();
+        loop {
+            tokio::select! {
+                read = reader.read(&mut chunk) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(count) => {
+                        self.last_heard = Instant::now();
+                        lines.push(&chunk[..count]);
+                        while let Some(frame) = lines.next_frame() {
+                            self.slow_down_flooders().await;
+                            self.handle_frame(frame).await;
+                            if self.closing.is_some() {
+                                break;
+                            }
+                        }
+                    }
+                },
+                item = next_item(&mut self.feed) => match item {
+                    Ok(published) => self.deliver_published(&published),
+                    Err(FeedEnd::TooSlow) => self.close("Too slow: the feed queue overflowed"),
+                    Err(FeedEnd::Closed) => self.close("Server shutting down"),
+                },
+                _ = ping.tick() => {
+                    if !self.registered && started.elapsed() > REGISTRATION_TIMEOUT {
+                        self.close("Registration timeout");
+                    } else if self.last_heard.elapsed() > SILENCE_LIMIT {
+                        self.close("Ping timeout");
+                    } else {
+                        let server = self.shared.config.server_name.clone();
+                        self.deliver(Message::new("PING", &[&server]));
+                    }
+                }
+            }
+            if let Some(reason) = self.closing.clone() {
+                self.deliver(Message::new("ERROR", &[&format!("Closing link: {reason}")]));
+                let _ = self.flush(writer).await;
+                return;
+            }
+            if self.flush(writer).await.is_err() {
+                self.closing = Some("Write error".into());
+                return;
+            }
+        }
+    }
+
+    async fn flush(&mut self, writer: &mut OwnedWriteHalf) -> Result<(), ()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = timeout(SEND_TIMEOUT, writer.write_all(self.out.as_bytes())).await;
+        self.out.clear();
+        if self.out.capacity() > 64 * 1024 {
+            self.out.shrink_to(4 * 1024);
+        }
+        match result {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// Waits for a flood-control token (fake lag), if flood control is on.
+    async fn slow_down_flooders(&mut self) {
+        let rate = self.shared.config.lines_per_second;
+        if rate <= 0.0 {
+            return;
+        }
+        let burst = self.shared.config.lines_burst.max(1.0);
+        let now = Instant::now();
+        let elapsed = now
+            .saturating_duration_since(self.flood.updated)
+            .as_secs_f64();
+        self.flood.tokens = (self.flood.tokens + elapsed * rate).min(burst);
+        self.flood.updated = now;
+        if self.flood.tokens < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - self.flood.tokens) / rate);
+            tokio::time::sleep(wait).await;
+            self.flood.tokens = 1.0;
+            self.flood.updated = Instant::now();
+        }
+        self.flood.tokens -= 1.0;
+    }
+
+    /// Asks the connection to close after this step, with `reason`.
+    pub(super) fn close(&mut self, reason: &str) {
+        if self.closing.is_none() {
+            self.closing = Some(reason.to_string());
+        }
+    }
+
+    async fn handle_frame(&mut self, frame: Frame) {
+        let line = match frame {
+            Frame::TooLong => {
+                self.numeric(ERR_INPUTTOOLONG, &["Input line was too long"]);
+                self.finish_command();
+                return;
+            }
+            Frame::Line(line) => line,
+        };
+        let (text, valid_utf8) = match String::from_utf8(line) {
+            Ok(text) => (text, true),
+            Err(error) => (
+                String::from_utf8_lossy(error.as_bytes()).into_owned(),
+                false,
+            ),
+        };
+        let Ok(message) = Message::parse(&text) else {
+            return;
+        };
+        let verb = message.command.to_ascii_uppercase();
+        self.label = message
+            .tag("label")
+            .filter(|_| self.caps.contains("labeled-response"))
+            .map(str::to_string);
+        if !valid_utf8 {
+            // The line is dropped, the connection stays (modern servers answer the same way).
+            let reason = "Message rejected: it is not valid UTF-8";
+            self.respond(self.fail_message(&[&verb, "INVALID_UTF8", reason]));
+        } else {
+            self.dispatch(&verb, message).await;
+        }
+        self.finish_command();
+    }
+
+    async fn dispatch(&mut self, verb: &str, message: Message) {
+        let params = message.params;
+        let before_registration = [
+            "CAP",
+            "PASS",
+            "NICK",
+            "USER",
+            "AUTHENTICATE",
+            "PING",
+            "PONG",
+            "QUIT",
+        ];
+        if !self.registered && !before_registration.contains(&verb) {
+            self.numeric(ERR_NOTREGISTERED, &["You have not registered"]);
+            return;
+        }
+        match verb {
+            "CAP" => self.cap(&params).await,
+            "PASS" => self.pass(&params),
+            "NICK" => self.nick(&params).await,
+            "USER" => self.user(&params).await,
+            "AUTHENTICATE" => self.authenticate(&params).await,
+            "PING" => match params.first() {
+                Some(token) => {
+                    let server = self.shared.config.server_name.clone();
+                    self.respond(Message::new("PONG", &[&server, token]).with_source(&server));
+                }
+                None => self.numeric(ERR_NEEDMOREPARAMS, &["PING", "Not enough parameters"]),
+            },
+            "PONG" => {}
+            "QUIT" => {
+                let reason = params.first().map_or("Client quit", String::as_str);
+                self.close(&format!("Quit: {reason}"));
+            }
+            "JOIN" => self.join(&params).await,
+            "PART" => self.part(&params).await,
+            "TOPIC" => self.topic(&params).await,
+            "NAMES" => self.names(&params),
+            "LIST" => self.list(&params),
+            "MODE" => self.mode(&params).await,
+            "KICK" => self.kick(&params).await,
+            "INVITE" => self.invite(&params).await,
+            "PRIVMSG" | "NOTICE" => self.privmsg(verb, &params).await,
+            "CHATHISTORY" => self.chathistory(&params),
+            "WHO" => self.who(&params),
+            "WHOIS" => self.whois(&params),
+            "WHOWAS" => self.whowas(&params),
+            "ISON" => self.ison(&params),
+            "USERHOST" => self.userhost(&params),
+            "AWAY" => self.set_away(&params),
+            "MOTD" => self.motd(),
+            "LUSERS" => self.lusers(),
+            _ => self.numeric(ERR_UNKNOWNCOMMAND, &[verb, "Unknown command"]),
+        }
+    }
+
+    /// The nick, or `*` before NICK.
+    pub(super) fn nick_or_star(&self) -> String {
+        self.nick.clone().unwrap_or_else(|| "*".into())
+    }
+
+    /// This client's hostmask `nick!user@host`.
+    pub(super) fn hostmask(&self) -> String {
+        format!(
+            "{}!{}@{}",
+            self.nick_or_star(),
+            self.user.as_deref().unwrap_or("*"),
+            self.host()
+        )
+    }
+
+    /// The host shown for this client (addresses are not shown to others).
+    pub(super) fn host(&self) -> String {
+        match self.account {
+            Some(_) => "account.dschat".into(),
+            None => "guest.dschat".into(),
+        }
+    }
+
+    /// Queues a reply to the command being handled.
+    pub(super) fn respond(&mut self, message: Message) {
+        self.responses.push(message);
+    }
+
+    /// A standard reply `FAIL <command> <code> [context...] :<text>` from the server.
+    pub(super) fn fail_message(&self, params: &[&str]) -> Message {
+        Message::new("FAIL", params).with_source(&self.shared.config.server_name)
+    }
+
+    /// Queues a numeric reply: `:server CODE nick params...`.
+    pub(super) fn numeric(&mut self, code: &str, params: &[&str]) {
+        let mut message = Message::new(code, &[]).with_source(&self.shared.config.server_name);
+        message.params.push(self.nick_or_star());
+        message
+            .params
+            .extend(params.iter().map(|param| param.to_string()));
+        self.respond(message);
+    }
+
+    /// Sends the replies of the command just handled, labelled as labeled-response asks:
+    /// none is acknowledged with `ACK`, one carries the label, several go in a batch.
+    pub(super) fn finish_command(&mut self) {
+        let mut responses = std::mem::take(&mut self.responses);
+        if let Some(label) = self.label.take() {
+            let server = self.shared.config.server_name.clone();
+            match responses.len() {
+                0 => responses.push(Message::new("ACK", &[]).with_source(&server)),
+                1 => {}
+                _ if self.caps.contains("batch") => {
+                    let reference = format!("l{}", self.connection);
+                    for response in &mut responses {
+                        response.tags.push(tag("batch", &reference));
+                    }
+                    let start =
+                        Message::new("BATCH", &[&format!("+{reference}"), "labeled-response"])
+                            .with_source(&server);
+                    let end =
+                        Message::new("BATCH", &[&format!("-{reference}")]).with_source(&server);
+                    responses.insert(0, start);
+                    responses.push(end);
+                }
+                _ => {}
+            }
+            responses[0].tags.insert(0, tag("label", &label));
+        }
+        for response in responses {
+            self.deliver(response);
+        }
+    }
+
+    /// Queues `message` for the socket, keeping only the tags the client asked for.
+    pub(super) fn deliver(&mut self, mut message: Message) {
+        if !self.caps.contains("message-tags") {
+            let caps = &self.caps;
+            message.tags.retain(|tag| match tag.key.as_str() {
+                "time" => caps.contains("server-time"),
+                "account" => caps.contains("account-tag"),
+                "batch" => caps.contains("batch"),
+                "label" => caps.contains("labeled-response"),
+                _ => false,
+            });
+        } else if !self.caps.contains("server-time") {
+            message.tags.retain(|tag| tag.key != "time");
+        }
+        let free_text = matches!(
+            message.command.as_str(),
+            "PRIVMSG" | "NOTICE" | "TOPIC" | "KICK" | "ERROR" | "CAP" | "FAIL"
+        ) || message.command.bytes().all(|b| b.is_ascii_digit());
+        message.write_line_with(&mut self.out, free_text);
+        self.out.push_str("\r\n");
+    }
+
+    /// Follows every room (events of channels not joined are skipped when they arrive) and
+    /// the account's private conversations.
+    pub(super) fn subscribe_to_feed(&mut self) {
+        let capacity = self.shared.node.config().limits.max_stream_queue_events;
+        let subscription = Subscription {
+            rooms: BTreeSet::new(),
+            direct_for: self.account,
+            all_rooms: true,
+        };
+        self.feed = Some(self.shared.node.hub().subscribe(subscription, capacity));
+    }
+
+    /// Proposes `command` for the client's `verb`. `None` means the node could not take it;
+    /// the client was told with a `FAIL`.
+    pub(super) async fn propose(
+        &mut self,
+        verb: &str,
+        command: Command,
+    ) -> Option<Result<Response, ChatError>> {
+        if let Some(account) = self.account {
+            let now = std::time::Instant::now();
+            if let Err(wait) = self.shared.posts_by_account.check(&account, now) {
+                // Fake lag rather than an error: IRC clients have no retry logic.
+                tokio::time::sleep(wait).await;
+            }
+        }
+        match self.shared.node.propose(None, command).await {
+            Ok(result) => Some(result),
+            Err(error) => {
+                let code = match error {
+                    ProposeError::Overloaded | ProposeError::ShuttingDown => {
+                        "TEMPORARILY_UNAVAILABLE"
+                    }
+                    ProposeError::Storage(_) => "STORAGE_UNAVAILABLE",
+                    ProposeError::NoQuorum => "NO_QUORUM",
+                };
+                self.respond(self.fail_message(&[verb, code, &error.to_string()]));
+                None
+            }
+        }
+    }
+
+    /// Delivers feed items until the event `id` (which this connection's command created)
+    /// has arrived, so replies keep log order. The event itself is shown as a reply (so a
+    /// label goes with it); a message only with echo-message.
+    pub(super) async fn catch_up_to(&mut self, id: MessageId) {
+        self.own_events.push_back(id);
+        if self.own_events.len() > MAX_OWN_EVENTS {
+            self.own_events.pop_front();
+        }
+        let deadline = Instant::now() + OWN_EVENT_WAIT;
+        while let Some(feed) = self.feed.as_mut() {
+            let Ok(item) = tokio::time::timeout_at(deadline, feed.next()).await else {
+                return;
+            };
+            let Ok(published) = item else {
+                self.close("Too slow: the feed queue overflowed");
+                return;
+            };
+            let reached = match &published.item {
+                crate::hub::FeedItem::Event(event) => event.id >= id,
+                crate::hub::FeedItem::Ephemeral(_) => false,
+            };
+            if reached {
+                let lines = self.render_published(&published, true);
+                self.responses.extend(lines);
+                return;
+            }
+            self.deliver_published(&published);
+        }
+    }
+
+    fn deliver_published(&mut self, published: &Published) {
+        for line in self.render_published(published, false) {
+            self.deliver(line);
+        }
+    }
+}
+
+async fn next_item(feed: &mut Option<FeedReceiver>) -> Result<Arc<Published>, FeedEnd> {
+    match feed {
+        Some(feed) => feed.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A tag.
+pub(super) fn tag(key: &str, value: &str) -> dschat_core::irc::Tag {
+    dschat_core::irc::Tag {
+        key: key.to_string(),
+        value: value.to_string(),
+    }
+}
