@@ -50,6 +50,38 @@ pub struct Published {
     pub item: FeedItem,
     /// Its JSON text as the stream sends it.
     pub json: String,
+    /// Its renderings for other front ends (IRC), made by the first subscriber that needs
+    /// one and shared by every other that needs the same.
+    pub renderings: Renderings,
+}
+
+/// Renderings of one feed item, each named by a key the front end chooses (for IRC: the
+/// channel name and the capabilities that change the line). With a thousand clients in a
+/// channel, a message is rendered a handful of times instead of a thousand.
+#[derive(Debug, Default)]
+pub struct Renderings {
+    made: Mutex<Vec<(u32, String, Arc<str>)>>,
+}
+
+impl Renderings {
+    /// The rendering named (`variant`, `name`), made by `render` if nobody has made it yet.
+    pub fn get_or_render(
+        &self,
+        variant: u32,
+        name: &str,
+        render: impl FnOnce() -> String,
+    ) -> Arc<str> {
+        let mut made = self.made.lock();
+        if let Some((_, _, text)) = made
+            .iter()
+            .find(|(made_variant, made_name, _)| *made_variant == variant && made_name == name)
+        {
+            return text.clone();
+        }
+        let text: Arc<str> = render().into();
+        made.push((variant, name.to_string(), text.clone()));
+        text
+    }
 }
 
 /// What a subscriber wants to hear about.
@@ -107,6 +139,21 @@ impl FeedReceiver {
             Some(item) => Ok(item),
             None if self.overflowed.load(Ordering::Acquire) => Err(FeedEnd::TooSlow),
             None => Err(FeedEnd::Closed),
+        }
+    }
+
+    /// The next item if one is already queued (`None` if the queue is empty), so a
+    /// subscriber can take everything waiting and write it to its socket at once.
+    pub fn try_next(&mut self) -> Option<Result<Arc<Published>, FeedEnd>> {
+        match self.receiver.try_recv() {
+            Ok(item) => Some(Ok(item)),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected)
+                if self.overflowed.load(Ordering::Acquire) =>
+            {
+                Some(Err(FeedEnd::TooSlow))
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(Err(FeedEnd::Closed)),
         }
     }
 }
@@ -174,7 +221,11 @@ impl Hub {
         if targets.is_empty() {
             return;
         }
-        let item = Arc::new(Published { item, json });
+        let item = Arc::new(Published {
+            item,
+            json,
+            renderings: Renderings::default(),
+        });
         let mut gone = Vec::new();
         for id in targets {
             let (subscriber, _) = &state.subscribers[&id];

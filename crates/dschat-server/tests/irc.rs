@@ -283,6 +283,7 @@ scripts!(
     chathistory,
     parser_limits,
     moderation,
+    pipelining,
 );
 
 #[test]

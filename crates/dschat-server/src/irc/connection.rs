@@ -13,9 +13,9 @@
 
 use super::reply::*;
 use super::IrcShared;
-use crate::hub::{FeedEnd, FeedReceiver, Published, Subscription};
-use crate::node::ProposeError;
-use dschat_core::chat::{ChatError, Command, Response};
+use crate::hub::{FeedEnd, FeedItem, FeedReceiver, Published, Subscription};
+use crate::node::{ProposeError, Submitted};
+use dschat_core::chat::{ChatError, Command, EventViewKind, Response, Timeline};
 use dschat_core::ids::{MessageId, RoomId, UserId};
 use dschat_core::irc::{Frame, LineBuffer, Message};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -41,6 +41,12 @@ const READ_CHUNK_BYTES: usize = 2_048;
 const MAX_OWN_EVENTS: usize = 64;
 /// Longest wait for the feed to deliver the event of a command this connection proposed.
 const OWN_EVENT_WAIT: Duration = Duration::from_secs(2);
+/// Most posts of one connection submitted to the log before their answers are awaited.
+const MAX_PIPELINED_POSTS: usize = 64;
+/// Most feed items taken from the queue for one socket write.
+const MAX_ITEMS_PER_WRITE: usize = 256;
+/// Output size at which queued feed items stop being added to one socket write.
+const MAX_BYTES_PER_WRITE: usize = 64 * 1024;
 
 /// The capabilities this server offers (IRCv3), as `CAP LS` lists them.
 pub const CAPABILITIES: &[&str] = &[
@@ -112,6 +118,28 @@ pub struct Client {
     flood: FloodBucket,
 }
 
+/// What decides how feed items render for a client (see [`Client::rendering`]).
+#[derive(Clone, Copy)]
+struct Rendering {
+    /// The capabilities that change a line (the tags it keeps), as bits: clients with the
+    /// same bits get the same bytes.
+    variant: u32,
+    /// Whether the client sees its own messages (echo-message).
+    echo: bool,
+}
+
+/// A command taken into the pipeline (see [`Client::pipeline_post`]), answered in order.
+enum Pipelined {
+    /// A channel post submitted to the log, waiting for its answer.
+    Post {
+        verb: &'static str,
+        target: String,
+        submitted: Submitted,
+    },
+    /// A PING between posts, with its token.
+    Ping(String),
+}
+
 /// Serves one client until it quits or fails.
 pub async fn run(socket: TcpStream, peer: SocketAddr, shared: Arc<IrcShared>) {
     let (mut reader, mut writer) = socket.into_split();
@@ -167,20 +195,29 @@ impl Client {
                     Ok(count) => {
                         self.last_heard = Instant::now();
                         lines.push(&chunk[..count]);
+                        let mut pipeline = Vec::new();
                         while let Some(frame) = lines.next_frame() {
                             self.slow_down_flooders().await;
-                            self.handle_frame(frame).await;
+                            if let Some(frame) = self.pipeline_post(frame, &mut pipeline) {
+                                self.finish_pipeline(&mut pipeline).await;
+                                self.handle_frame(frame).await;
+                            }
                             if self.closing.is_some() {
                                 break;
                             }
                         }
+                        self.finish_pipeline(&mut pipeline).await;
                     }
                 },
-                item = next_item(&mut self.feed) => match item {
-                    Ok(published) => self.deliver_published(&published),
-                    Err(FeedEnd::TooSlow) => self.close("Too slow: the feed queue overflowed"),
-                    Err(FeedEnd::Closed) => self.close("Server shutting down"),
-                },
+                item = next_item(&mut self.feed) => {
+                    let rendering = self.rendering();
+                    self.deliver_feed_item(item, rendering);
+                    // The log writer publishes a batch of events one by one; let it finish
+                    // (and the other woken clients run) before taking the rest of the batch,
+                    // so one socket write carries it all.
+                    tokio::task::yield_now().await;
+                    self.deliver_queued_feed_items(rendering);
+                }
                 _ = ping.tick() => {
                     if !self.registered && started.elapsed() > REGISTRATION_TIMEOUT {
                         self.close("Registration timeout");
@@ -248,6 +285,90 @@ impl Client {
         }
     }
 
+    /// Takes `frame` into `pipeline` if it is a post that can go to the log at once, behind
+    /// the posts already there: a PRIVMSG or NOTICE to one channel, without a label, that the
+    /// checks before the log accept. A client pasting many lines (or a bot) then has them all
+    /// in one fsync instead of one fsync each. Anything else is given back, to be handled
+    /// (after the pipeline is finished, so replies keep their order) the ordinary way.
+    fn pipeline_post(&mut self, frame: Frame, pipeline: &mut Vec<Pipelined>) -> Option<Frame> {
+        if !self.registered || self.closing.is_some() || pipeline.len() >= MAX_PIPELINED_POSTS {
+            return Some(frame);
+        }
+        let Frame::Line(line) = &frame else {
+            return Some(frame);
+        };
+        let Some(message) = std::str::from_utf8(line)
+            .ok()
+            .and_then(|text| Message::parse(text).ok())
+        else {
+            return Some(frame);
+        };
+        let verb = match message.command.to_ascii_uppercase().as_str() {
+            "PRIVMSG" => "PRIVMSG",
+            "NOTICE" => "NOTICE",
+            // A PING between posts (a client measuring lag) is answered in its place.
+            "PING" if !pipeline.is_empty() && message.tag("label").is_none() => {
+                let [token] = message.params.as_slice() else {
+                    return Some(frame);
+                };
+                pipeline.push(Pipelined::Ping(token.clone()));
+                return None;
+            }
+            _ => return Some(frame),
+        };
+        let [target, text] = message.params.as_slice() else {
+            return Some(frame);
+        };
+        let body = super::messaging::stored_text(text);
+        if message.tag("label").is_some() || !target.starts_with('#') || body.trim().is_empty() {
+            return Some(frame);
+        }
+        let Ok(command) = self.channel_post(target, body) else {
+            return Some(frame);
+        };
+        if let Some(account) = self.account {
+            // Over the limit: the ordinary way makes the client wait (fake lag).
+            let now = std::time::Instant::now();
+            if self.shared.posts_by_account.check(&account, now).is_err() {
+                return Some(frame);
+            }
+        }
+        pipeline.push(Pipelined::Post {
+            verb,
+            target: target.clone(),
+            submitted: self.shared.node.submit(None, command),
+        });
+        None
+    }
+
+    /// Answers the commands in `pipeline`, in order, as if each had been handled alone.
+    async fn finish_pipeline(&mut self, pipeline: &mut Vec<Pipelined>) {
+        for command in pipeline.drain(..) {
+            match command {
+                Pipelined::Post {
+                    verb,
+                    target,
+                    submitted,
+                } => {
+                    let outcome = self.proposal_outcome(verb, submitted.await);
+                    if let Err((code, text)) = self.channel_post_done(&target, outcome).await {
+                        if verb == "PRIVMSG" {
+                            self.numeric(code, &[&target, &text]);
+                        }
+                    }
+                }
+                Pipelined::Ping(token) => self.pong(&token),
+            }
+            self.finish_command();
+        }
+    }
+
+    /// Answers `PING token`.
+    fn pong(&mut self, token: &str) {
+        let server = self.shared.config.server_name.clone();
+        self.respond(Message::new("PONG", &[&server, token]).with_source(&server));
+    }
+
     async fn handle_frame(&mut self, frame: Frame) {
         let line = match frame {
             Frame::TooLong => {
@@ -305,10 +426,7 @@ impl Client {
             "USER" => self.user(&params).await,
             "AUTHENTICATE" => self.authenticate(&params).await,
             "PING" => match params.first() {
-                Some(token) => {
-                    let server = self.shared.config.server_name.clone();
-                    self.respond(Message::new("PONG", &[&server, token]).with_source(&server));
-                }
+                Some(token) => self.pong(token),
                 None => self.numeric(ERR_NEEDMOREPARAMS, &["PING", "Not enough parameters"]),
             },
             "PONG" => {}
@@ -413,7 +531,14 @@ impl Client {
     }
 
     /// Queues `message` for the socket, keeping only the tags the client asked for.
-    pub(super) fn deliver(&mut self, mut message: Message) {
+    pub(super) fn deliver(&mut self, message: Message) {
+        let mut out = std::mem::take(&mut self.out);
+        self.write_for_client(message, &mut out);
+        self.out = out;
+    }
+
+    /// Writes `message` as this client gets it (only the tags it asked for) to `out`.
+    fn write_for_client(&self, mut message: Message, out: &mut String) {
         if !self.caps.contains("message-tags") {
             let caps = &self.caps;
             message.tags.retain(|tag| match tag.key.as_str() {
@@ -430,8 +555,27 @@ impl Client {
             message.command.as_str(),
             "PRIVMSG" | "NOTICE" | "TOPIC" | "KICK" | "ERROR" | "CAP" | "FAIL"
         ) || message.command.bytes().all(|b| b.is_ascii_digit());
-        message.write_line_with(&mut self.out, free_text);
-        self.out.push_str("\r\n");
+        message.write_line_with(out, free_text);
+        out.push_str("\r\n");
+    }
+
+    /// What decides how feed items render for this client, looked up once per batch.
+    fn rendering(&self) -> Rendering {
+        let variant = [
+            "message-tags",
+            "server-time",
+            "account-tag",
+            "batch",
+            "labeled-response",
+        ]
+        .iter()
+        .enumerate()
+        .filter(|(_, cap)| self.caps.contains(**cap))
+        .fold(0, |bits, (bit, _)| bits | 1 << bit);
+        Rendering {
+            variant,
+            echo: self.caps.contains("echo-message"),
+        }
     }
 
     /// Follows every room (events of channels not joined are skipped when they arrive) and
@@ -460,7 +604,18 @@ impl Client {
                 tokio::time::sleep(wait).await;
             }
         }
-        match self.shared.node.propose(None, command).await {
+        let result = self.shared.node.propose(None, command).await;
+        self.proposal_outcome(verb, result)
+    }
+
+    /// The state machine's answer to a proposal for `verb`, or `None` if the node could not
+    /// take it (the client is told with a `FAIL`).
+    fn proposal_outcome(
+        &mut self,
+        verb: &str,
+        result: Result<Result<Response, ChatError>, ProposeError>,
+    ) -> Option<Result<Response, ChatError>> {
+        match result {
             Ok(result) => Some(result),
             Err(error) => {
                 let code = match error {
@@ -502,14 +657,70 @@ impl Client {
                 self.responses.extend(lines);
                 return;
             }
-            self.deliver_published(&published);
+            let rendering = self.rendering();
+            self.deliver_published(&published, rendering);
         }
     }
 
-    fn deliver_published(&mut self, published: &Published) {
+    /// Delivers one feed item (or closes the connection if the feed ended).
+    fn deliver_feed_item(&mut self, item: Result<Arc<Published>, FeedEnd>, rendering: Rendering) {
+        match item {
+            Ok(published) => self.deliver_published(&published, rendering),
+            Err(FeedEnd::TooSlow) => self.close("Too slow: the feed queue overflowed"),
+            Err(FeedEnd::Closed) => self.close("Server shutting down"),
+        }
+    }
+
+    /// Delivers the feed items already queued, up to one socket write's worth.
+    fn deliver_queued_feed_items(&mut self, rendering: Rendering) {
+        for _ in 0..MAX_ITEMS_PER_WRITE {
+            if self.closing.is_some() || self.out.len() >= MAX_BYTES_PER_WRITE {
+                return;
+            }
+            match self.feed.as_mut().and_then(FeedReceiver::try_next) {
+                Some(item) => self.deliver_feed_item(item, rendering),
+                None => return,
+            }
+        }
+    }
+
+    fn deliver_published(&mut self, published: &Published, rendering: Rendering) {
+        if self.deliver_shared_rendering(published, rendering) {
+            return;
+        }
         for line in self.render_published(published, false) {
             self.deliver(line);
         }
+    }
+
+    /// The common case, a message posted to a joined channel, from the rendering the first
+    /// client with the same capabilities made. Returns false for anything else.
+    fn deliver_shared_rendering(&mut self, published: &Published, rendering: Rendering) -> bool {
+        let FeedItem::Event(event) = &published.item else {
+            return false;
+        };
+        let (Timeline::Room(room), EventViewKind::Posted(view)) = (event.timeline, &event.kind)
+        else {
+            return false;
+        };
+        self.adopt_pending_channel(room);
+        let Some(channel) = self.joined.get(&room) else {
+            return true;
+        };
+        if !rendering.echo && self.own_events.contains(&event.id) {
+            return true;
+        }
+        let text = published
+            .renderings
+            .get_or_render(rendering.variant, channel, || {
+                let mut text = String::new();
+                for line in self.message_lines(view, channel) {
+                    self.write_for_client(line, &mut text);
+                }
+                text
+            });
+        self.out.push_str(&text);
+        true
     }
 }
 

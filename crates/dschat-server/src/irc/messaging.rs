@@ -62,11 +62,22 @@ impl Client {
         channel: &str,
         body: String,
     ) -> Result<(), (&'static str, String)> {
+        let command = self.channel_post(channel, body)?;
+        let outcome = self.propose(verb, command).await;
+        self.channel_post_done(channel, outcome).await
+    }
+
+    /// The command that posts `body` to `channel`, or the error the client gets.
+    pub(super) fn channel_post(
+        &self,
+        channel: &str,
+        body: String,
+    ) -> Result<Command, (&'static str, String)> {
         let no_such = || (ERR_NOSUCHCHANNEL, "No such channel".to_string());
         let name = room_name_of(channel).ok_or_else(no_such)?;
         let key = validate::name_key(name);
         let room = self.room_id(name);
-        let command = match (self.account, room) {
+        Ok(match (self.account, room) {
             (Some(user), Some(room)) => Command::Post { user, room, body },
             (Some(_), None) => return Err(no_such()),
             (None, _) => {
@@ -82,8 +93,21 @@ impl Client {
                     body,
                 }
             }
+        })
+    }
+
+    /// Finishes a post to `channel` once the log has answered it (`None`: the client was
+    /// already told it failed): the event is shown in log order, or the error is returned.
+    pub(super) async fn channel_post_done(
+        &mut self,
+        channel: &str,
+        outcome: Option<Result<Response, ChatError>>,
+    ) -> Result<(), (&'static str, String)> {
+        let Some(name) = room_name_of(channel) else {
+            return Ok(());
         };
-        match self.propose(verb, command).await {
+        let key = validate::name_key(name);
+        match outcome {
             Some(Ok(Response::Event(id))) => {
                 if let Some(channel) = self.pending_channels.remove(&key) {
                     if let Some(room) = self.room_id(name) {
@@ -266,7 +290,7 @@ impl Client {
     }
 
     /// A guest's channel whose room did not exist when it joined, once the room exists.
-    fn adopt_pending_channel(&mut self, room: dschat_core::ids::RoomId) {
+    pub(super) fn adopt_pending_channel(&mut self, room: dschat_core::ids::RoomId) {
         if self.pending_channels.is_empty() || self.joined.contains_key(&room) {
             return;
         }

@@ -35,6 +35,9 @@ const MAX_BATCH_PROPOSALS: usize = 4_096;
 /// The single-node log has no elections; every entry is written in this term.
 const LOCAL_LOG_TERM: Term = Term(1);
 
+/// Where the answer to a submitted command comes (an error if the writer stopped first).
+pub type Answer = oneshot::Receiver<Result<Result<Response, ChatError>, ProposeError>>;
+
 struct Proposal {
     session: Option<ClientSession>,
     command: Command,
@@ -125,6 +128,18 @@ impl LocalLog {
         session: Option<ClientSession>,
         command: Command,
     ) -> Result<Result<Response, ChatError>, ProposeError> {
+        self.submit(session, command)?
+            .await
+            .map_err(|_| ProposeError::ShuttingDown)?
+    }
+
+    /// Queues `command` for the log writer (so commands submitted one after another are
+    /// logged in that order) and returns where its answer will come.
+    pub fn submit(
+        &self,
+        session: Option<ClientSession>,
+        command: Command,
+    ) -> Result<Answer, ProposeError> {
         let (reply, answer) = oneshot::channel();
         let sender = self
             .proposals
@@ -141,7 +156,7 @@ impl LocalLog {
                 mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
                 mpsc::error::TrySendError::Closed(_) => ProposeError::ShuttingDown,
             })?;
-        answer.await.map_err(|_| ProposeError::ShuttingDown)?
+        Ok(answer)
     }
 
     /// A server timestamp and id for something that is not logged. May fsync.

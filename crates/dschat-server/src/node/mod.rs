@@ -111,6 +111,11 @@ pub(crate) enum Log {
     Cluster(Box<crate::cluster::Cluster>),
 }
 
+/// A command handed to [`Node::submit`]; await it for the answer [`Node::propose`] gives.
+pub type Submitted = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Result<Response, ChatError>, ProposeError>> + Send>,
+>;
+
 /// State shared by the front ends and the thread that applies changes.
 pub struct Node {
     config: ServerConfig,
@@ -210,26 +215,65 @@ impl Node {
         session: Option<ClientSession>,
         command: Command,
     ) -> Result<Result<Response, ChatError>, ProposeError> {
-        if self.storage_failed() {
-            return Err(ProposeError::Storage("an earlier write failed".into()));
-        }
-        // A malformed command costs no log entry: refuse it here.
-        if let Err(error) = dschat_core::chat::validate::command_fields(&command) {
-            return Ok(Err(error));
-        }
-        let cost =
-            (command.text_bytes() + PROPOSAL_OVERHEAD_BYTES).min(MAX_PENDING_PROPOSAL_BYTES) as u32;
-        let budget = self
-            .pending_bytes
-            .clone()
-            .try_acquire_many_owned(cost)
-            .map_err(|_| ProposeError::Overloaded)?;
+        let budget = match self.admit(&command) {
+            Ok(budget) => budget,
+            Err(refused) => return refused,
+        };
         let result = match &self.log {
             Log::Local(local) => local.propose(session, command).await,
             Log::Cluster(cluster) => cluster.log().propose(session, command).await,
         };
         drop(budget);
         result
+    }
+
+    /// Like [`Node::propose`], for callers that send several commands in a row and want
+    /// them in that order. On one node the command is queued for the log before this returns,
+    /// so a caller can submit several and then await their answers together (pipelining:
+    /// they share an fsync). In a cluster the command is routed when the returned future is
+    /// first polled, so the caller keeps the order by awaiting each before the next.
+    pub fn submit(self: &Arc<Self>, session: Option<ClientSession>, command: Command) -> Submitted {
+        match &self.log {
+            Log::Local(local) => {
+                let budget = match self.admit(&command) {
+                    Ok(budget) => budget,
+                    Err(refused) => return Box::pin(std::future::ready(refused)),
+                };
+                let answer = local.submit(session, command);
+                Box::pin(async move {
+                    let result = answer?.await.map_err(|_| ProposeError::ShuttingDown)?;
+                    drop(budget);
+                    result
+                })
+            }
+            Log::Cluster(_) => {
+                let node = self.clone();
+                Box::pin(async move { node.propose(session, command).await })
+            }
+        }
+    }
+
+    /// Checks a command before it costs a log entry, and takes its share of the budget of
+    /// bytes waiting for the log (returned when the permit drops).
+    #[allow(clippy::result_large_err)]
+    fn admit(
+        &self,
+        command: &Command,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Result<Result<Response, ChatError>, ProposeError>>
+    {
+        if self.storage_failed() {
+            return Err(Err(ProposeError::Storage("an earlier write failed".into())));
+        }
+        // A malformed command costs no log entry: refuse it here.
+        if let Err(error) = dschat_core::chat::validate::command_fields(command) {
+            return Err(Ok(Err(error)));
+        }
+        let cost =
+            (command.text_bytes() + PROPOSAL_OVERHEAD_BYTES).min(MAX_PENDING_PROPOSAL_BYTES) as u32;
+        self.pending_bytes
+            .clone()
+            .try_acquire_many_owned(cost)
+            .map_err(|_| Err(ProposeError::Overloaded))
     }
 
     /// Waits until [`Node::state`] reflects every change acknowledged (by any node) before
