@@ -266,8 +266,10 @@ impl Indexer {
             (changes, last, more)
         };
         for change in changes {
-            self.writer
-                .delete_term(Term::from_field_u64(self.fields.id, change.id.0));
+            if change.replaces {
+                self.writer
+                    .delete_term(Term::from_field_u64(self.fields.id, change.id.0));
+            }
             if let Some(message) = change.current {
                 self.writer.add_document(self.document(&message))?;
             }
@@ -317,12 +319,16 @@ fn parse_timeline(text: &str) -> Option<Timeline> {
 struct Change {
     id: MessageId,
     current: Option<MessageView>,
+    /// Whether the index may hold an older version (an edit or delete). A post is new:
+    /// every event after the cursor is unindexed, so it needs no delete, which is much of
+    /// the indexing cost (each delete is looked up in every segment at the next commit).
+    replaces: bool,
 }
 
 fn change(state: &ChatState, event: dschat_core::chat::EventView) -> Option<Change> {
-    let target = match &event.kind {
-        EventViewKind::Posted(message) => message.id,
-        EventViewKind::Edited { target, .. } | EventViewKind::Deleted { target } => *target,
+    let (target, replaces) = match &event.kind {
+        EventViewKind::Posted(message) => (message.id, false),
+        EventViewKind::Edited { target, .. } | EventViewKind::Deleted { target } => (*target, true),
         _ => return None,
     };
     let current = state
@@ -331,5 +337,6 @@ fn change(state: &ChatState, event: dschat_core::chat::EventView) -> Option<Chan
     Some(Change {
         id: target,
         current,
+        replaces,
     })
 }

@@ -20,7 +20,8 @@ use tokio::net::TcpStream;
 /// Options of `dschat bench irc`.
 #[derive(clap::Args, Debug)]
 pub struct BenchIrcArgs {
-    /// The IRC server, host:port.
+    /// The IRC server, host:port; or several, comma-separated (the nodes of a cluster):
+    /// client i connects to the (i mod n)-th, so clients and senders are spread over them.
     #[arg(long, default_value = "127.0.0.1:6667")]
     target: String,
     /// A name for the server in the output.
@@ -65,6 +66,12 @@ struct Shared {
 
 type Reader = BufReader<tokio::net::tcp::OwnedReadHalf>;
 type Writer = tokio::net::tcp::OwnedWriteHalf;
+
+/// The server client `index` connects to: the targets in turn.
+fn target_of(targets: &str, index: usize) -> String {
+    let targets: Vec<&str> = targets.split(',').map(str::trim).collect();
+    targets[index % targets.len()].to_string()
+}
 
 async fn connect(target: &str, index: usize) -> anyhow::Result<(Reader, Writer)> {
     let stream = TcpStream::connect(target).await.context("connect")?;
@@ -193,7 +200,7 @@ async fn run_idle(args: &BenchIrcArgs, pid: u32) -> anyhow::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(CONNECT_CONCURRENCY));
     let mut tasks = Vec::new();
     for index in 0..args.clients {
-        let (target, permits, bar) = (args.target.clone(), permits.clone(), bar.clone());
+        let (target, permits, bar) = (target_of(&args.target, index), permits.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await?;
             let (mut reader, writer) = connect(&target, index).await?;
@@ -253,7 +260,7 @@ pub async fn run(args: BenchIrcArgs) -> anyhow::Result<()> {
     let permits = Arc::new(tokio::sync::Semaphore::new(CONNECT_CONCURRENCY));
     let mut connecting = Vec::new();
     for index in 0..args.clients {
-        let (target, permits, bar) = (args.target.clone(), permits.clone(), bar.clone());
+        let (target, permits, bar) = (target_of(&args.target, index), permits.clone(), bar.clone());
         connecting.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await?;
             let connection = connect(&target, index).await;
