@@ -34,6 +34,17 @@ pub struct EphemeralMessage {
     pub time_unix_ms: u64,
 }
 
+/// A user went away or came back (applied from the log, so every node publishes it).
+#[derive(Clone, Debug)]
+pub struct AwayView {
+    /// Whose status changed.
+    pub user: UserId,
+    /// Their nickname.
+    pub nickname: String,
+    /// The away message; `None` when they are back.
+    pub message: Option<String>,
+}
+
 /// One thing a feed delivers.
 #[derive(Clone, Debug)]
 pub enum FeedItem {
@@ -41,6 +52,8 @@ pub enum FeedItem {
     Event(EventView),
     /// An ephemeral message.
     Ephemeral(EphemeralMessage),
+    /// An away change; only for subscribers of every room (the IRC front end).
+    Away(AwayView),
 }
 
 /// A feed item together with its JSON rendering, made once for all subscribers.
@@ -217,6 +230,7 @@ impl Hub {
                 .get(&message.room)
                 .cloned()
                 .unwrap_or_default(),
+            FeedItem::Away(_) => state.all_rooms.clone(),
         };
         if targets.is_empty() {
             return;
@@ -341,7 +355,7 @@ mod tests {
         hub.publish(event(4, Timeline::Room(RoomId(1))), String::new());
         let id = |published: Arc<Published>| match &published.item {
             FeedItem::Event(event) => event.id.0,
-            FeedItem::Ephemeral(_) => 0,
+            _ => 0,
         };
         assert_eq!(id(fast.next().await.unwrap()), 1);
         assert_eq!(id(fast.next().await.unwrap()), 4);

@@ -51,6 +51,7 @@ const MAX_BYTES_PER_WRITE: usize = 64 * 1024;
 /// The capabilities this server offers (IRCv3), as `CAP LS` lists them.
 pub const CAPABILITIES: &[&str] = &[
     "account-tag",
+    "away-notify",
     "batch",
     "cap-notify",
     "draft/chathistory",
@@ -175,6 +176,7 @@ pub async fn run(socket: TcpStream, peer: SocketAddr, shared: Arc<IrcShared>) {
         },
     };
     client.serve(&mut reader, &mut writer).await;
+    client.end_away_on_quit().await;
     shared
         .directory
         .leave(connection, crate::clocks::unix_ms_now());
@@ -449,7 +451,7 @@ impl Client {
             "WHOWAS" => self.whowas(&params),
             "ISON" => self.ison(&params),
             "USERHOST" => self.userhost(&params),
-            "AWAY" => self.set_away(&params),
+            "AWAY" => self.set_away(&params).await,
             "MOTD" => self.motd(),
             "LUSERS" => self.lusers(),
             _ => self.numeric(ERR_UNKNOWNCOMMAND, &[verb, "Unknown command"]),
@@ -650,7 +652,7 @@ impl Client {
             };
             let reached = match &published.item {
                 crate::hub::FeedItem::Event(event) => event.id >= id,
-                crate::hub::FeedItem::Ephemeral(_) => false,
+                _ => false,
             };
             if reached {
                 let lines = self.render_published(&published, true);

@@ -162,7 +162,8 @@ impl Client {
         {
             Some(Ok(Response::Event(id))) => {
                 self.catch_up_to(id).await;
-                if let Some(away) = self.shared.directory.find(nick).and_then(|p| p.away) {
+                let away = self.shared.node.state().read().away(to).map(str::to_string);
+                if let Some(away) = away {
                     if verb == "PRIVMSG" {
                         self.numeric(RPL_AWAY, &[nick, &away]);
                     }
@@ -180,6 +181,7 @@ impl Client {
         match &published.item {
             FeedItem::Event(event) => self.render_event(event, own),
             FeedItem::Ephemeral(_) => Vec::new(),
+            FeedItem::Away(away) => self.render_away(away),
         }
     }
 
@@ -229,7 +231,10 @@ impl Client {
                         self.message_lines(view, &channel)
                     }
                     EventViewKind::Joined { nickname } if !is_me(nickname) => {
-                        vec![self.join_line(nickname, true, &channel)]
+                        let join = self.join_line(nickname, true, &channel);
+                        std::iter::once(join)
+                            .chain(self.away_after_join(nickname))
+                            .collect()
                     }
                     EventViewKind::Left { nickname } => {
                         if is_me(nickname) {
