@@ -45,6 +45,30 @@ pub struct AwayView {
     pub message: Option<String>,
 }
 
+/// Client-only tags sent without a message (IRC `TAGMSG`, e.g. `+typing`): delivered live to
+/// this node's IRC clients, never stored and not sent to other nodes.
+#[derive(Clone, Debug)]
+pub struct TagMessage {
+    /// A fresh id from the node's generator (the `msgid` tag; not a history cursor).
+    pub id: MessageId,
+    /// Where it goes: a room, or a private conversation (`Direct(from, to)` in either order).
+    pub timeline: Timeline,
+    /// For a private conversation: the recipient.
+    pub recipient: Option<UserId>,
+    /// The sender's nick.
+    pub nick: String,
+    /// The sender's hostmask, `nick!user@host`.
+    pub source: String,
+    /// The sender's account, if it has one.
+    pub account: Option<String>,
+    /// The client-only tags (keys start with `+`), as the sender gave them.
+    pub tags: Vec<(String, String)>,
+    /// Server time, Unix ms.
+    pub time_unix_ms: u64,
+    /// The IRC connection that sent it (its echo is shown only with echo-message).
+    pub connection: u64,
+}
+
 /// One thing a feed delivers.
 #[derive(Clone, Debug)]
 pub enum FeedItem {
@@ -54,6 +78,8 @@ pub enum FeedItem {
     Ephemeral(EphemeralMessage),
     /// An away change; only for subscribers of every room (the IRC front end).
     Away(AwayView),
+    /// A tag message; only for subscribers of every room (the IRC front end).
+    Tags(TagMessage),
 }
 
 /// A feed item together with its JSON rendering, made once for all subscribers.
@@ -230,7 +256,7 @@ impl Hub {
                 .get(&message.room)
                 .cloned()
                 .unwrap_or_default(),
-            FeedItem::Away(_) => state.all_rooms.clone(),
+            FeedItem::Away(_) | FeedItem::Tags(_) => state.all_rooms.clone(),
         };
         if targets.is_empty() {
             return;

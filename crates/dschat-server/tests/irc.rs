@@ -338,6 +338,7 @@ scripts!(
     pipelining,
     away_notify,
     away_across_nodes,
+    tagmsg,
 );
 
 #[test]

@@ -445,6 +445,7 @@ impl Client {
             "KICK" => self.kick(&params).await,
             "INVITE" => self.invite(&params).await,
             "PRIVMSG" | "NOTICE" => self.privmsg(verb, &params).await,
+            "TAGMSG" => self.tagmsg(&message.tags, &params).await,
             "CHATHISTORY" => self.chathistory(&params),
             "WHO" => self.who(&params),
             "WHOIS" => self.whois(&params),

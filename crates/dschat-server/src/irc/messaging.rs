@@ -182,6 +182,7 @@ impl Client {
             FeedItem::Event(event) => self.render_event(event, own),
             FeedItem::Ephemeral(_) => Vec::new(),
             FeedItem::Away(away) => self.render_away(away),
+            FeedItem::Tags(tags) => self.render_tags(tags),
         }
     }
 

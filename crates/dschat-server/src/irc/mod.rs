@@ -52,6 +52,7 @@ pub mod messaging;
 pub mod queries;
 pub mod registration;
 pub mod reply;
+pub mod tags;
 
 use crate::config::IrcConfig;
 use crate::node::Node;
