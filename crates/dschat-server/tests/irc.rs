@@ -20,6 +20,10 @@
 //!   `web-refused` is the same post, which the room's rules must refuse.
 //! - `long NAME BYTES`: NAME sends a PRIVMSG with BYTES bytes of text.
 //! - `closed NAME`: the server closes NAME's connection within five seconds.
+//! - `sleep MS`: waits MS milliseconds (so that messages get different server times).
+//! - `capture NAME VARIABLE TAG`: keeps the value of tag TAG of the last line NAME received
+//!   as VARIABLE; `$VARIABLE` in a later line or pattern stands for it (ids and times the
+//!   script cannot know in advance).
 //!
 //! A failing step prints the script, the line number and everything NAME received.
 
@@ -101,6 +105,7 @@ struct Harness {
     /// Each node and the address of its IRC listener; node 1 first.
     nodes: Vec<(Arc<Node>, std::net::SocketAddr)>,
     clients: BTreeMap<String, ScriptClient>,
+    variables: BTreeMap<String, String>,
     script: String,
 }
 
@@ -143,6 +148,7 @@ impl Harness {
         Harness {
             nodes,
             clients: BTreeMap::new(),
+            variables: BTreeMap::new(),
             script: name.to_string(),
         }
     }
@@ -183,6 +189,11 @@ impl Harness {
         if line.trim().is_empty() || line.starts_with('#') {
             return;
         }
+        let mut line = line.to_string();
+        for (name, value) in self.variables.iter().rev() {
+            line = line.replace(&format!("${name}"), value);
+        }
+        let line = line.as_str();
         let (head, rest) = line.split_once(' ').unwrap_or((line, ""));
         match head {
             "account" => {
@@ -249,6 +260,27 @@ impl Harness {
                     if tokio::time::Instant::now() > deadline {
                         self.fail(number, line, Some(rest));
                     }
+                }
+            }
+            "sleep" => {
+                let wait = Duration::from_millis(rest.parse().unwrap());
+                tokio::time::sleep(wait).await;
+            }
+            "capture" => {
+                let words: Vec<&str> = rest.split(' ').collect();
+                let [name, variable, key] = words[..] else {
+                    self.fail(number, line, None);
+                };
+                let value = self.clients[name]
+                    .received
+                    .last()
+                    .and_then(|last| dschat_core::irc::Message::parse(last).ok())
+                    .and_then(|message| message.tag(key).map(str::to_string));
+                match value {
+                    Some(value) => {
+                        self.variables.insert(variable.to_string(), value);
+                    }
+                    None => self.fail(number, line, Some(name)),
                 }
             }
             _ => self.client_step(number, line, head, rest).await,

@@ -48,6 +48,7 @@
 pub mod channels;
 pub mod connection;
 pub mod directory;
+pub mod history;
 pub mod messaging;
 pub mod queries;
 pub mod registration;

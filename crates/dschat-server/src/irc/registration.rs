@@ -384,8 +384,8 @@ fn isupport_tokens() -> Vec<String> {
         format!("CHANNELLEN={}", validate::MAX_ROOM_NAME_CHARS + 1),
         format!("TOPICLEN={}", validate::MAX_TOPIC_BYTES),
         format!("AWAYLEN={}", super::queries::MAX_AWAY_BYTES),
-        format!("CHATHISTORY={}", super::messaging::MAX_HISTORY_MESSAGES),
-        "MSGREFTYPES=msgid".into(),
+        format!("CHATHISTORY={}", super::history::MAX_HISTORY_MESSAGES),
+        "MSGREFTYPES=msgid,timestamp".into(),
         "UTF8ONLY".into(),
         "SAFELIST".into(),
     ]
