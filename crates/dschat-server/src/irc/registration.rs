@@ -174,6 +174,15 @@ impl Client {
             );
             return;
         }
+        if self.registered {
+            // A guest cannot become an account mid-connection: its nick, channels and
+            // others' view of it are a guest's (and no ACCOUNT change is ever announced).
+            self.numeric(
+                ERR_SASLFAIL,
+                &["SASL authentication is only available before registration"],
+            );
+            return;
+        }
         if argument == "*" {
             self.sasl = SaslState::Idle;
             self.numeric(ERR_SASLABORTED, &["SASL authentication aborted"]);
