@@ -106,6 +106,8 @@ pub struct Effects {
     pub completions: Vec<(RequestId, Outcome)>,
     /// Events the applied entries created, in log order, for live feeds.
     pub events: Vec<(Timeline, StoredEvent)>,
+    /// Away statuses the applied entries changed, in log order, for live feeds.
+    pub away_changes: Vec<dschat_core::chat::AwayChange>,
     /// Entries applied to the chat state by this call (no-ops and configuration included).
     pub applied: Vec<AppliedEntry>,
     /// Role changes, in order.
@@ -439,6 +441,7 @@ impl Replica {
                     })?;
                 let applied = self.chat.write().apply(index, envelope);
                 effects.events.extend(applied.events);
+                effects.away_changes.extend(applied.away_changes);
                 Some(applied.reply)
             }
             Payload::Noop | Payload::Membership(_) | Payload::InitialConfiguration(_) => {

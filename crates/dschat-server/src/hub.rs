@@ -34,6 +34,41 @@ pub struct EphemeralMessage {
     pub time_unix_ms: u64,
 }
 
+/// A user went away or came back (applied from the log, so every node publishes it).
+#[derive(Clone, Debug)]
+pub struct AwayView {
+    /// Whose status changed.
+    pub user: UserId,
+    /// Their nickname.
+    pub nickname: String,
+    /// The away message; `None` when they are back.
+    pub message: Option<String>,
+}
+
+/// Client-only tags sent without a message (IRC `TAGMSG`, e.g. `+typing`): delivered live to
+/// this node's IRC clients, never stored and not sent to other nodes.
+#[derive(Clone, Debug)]
+pub struct TagMessage {
+    /// A fresh id from the node's generator (the `msgid` tag; not a history cursor).
+    pub id: MessageId,
+    /// Where it goes: a room, or a private conversation (`Direct(from, to)` in either order).
+    pub timeline: Timeline,
+    /// For a private conversation: the recipient.
+    pub recipient: Option<UserId>,
+    /// The sender's nick.
+    pub nick: String,
+    /// The sender's hostmask, `nick!user@host`.
+    pub source: String,
+    /// The sender's account, if it has one.
+    pub account: Option<String>,
+    /// The client-only tags (keys start with `+`), as the sender gave them.
+    pub tags: Vec<(String, String)>,
+    /// Server time, Unix ms.
+    pub time_unix_ms: u64,
+    /// The IRC connection that sent it (its echo is shown only with echo-message).
+    pub connection: u64,
+}
+
 /// One thing a feed delivers.
 #[derive(Clone, Debug)]
 pub enum FeedItem {
@@ -41,6 +76,10 @@ pub enum FeedItem {
     Event(EventView),
     /// An ephemeral message.
     Ephemeral(EphemeralMessage),
+    /// An away change; only for subscribers of every room (the IRC front end).
+    Away(AwayView),
+    /// A tag message; only for subscribers of every room (the IRC front end).
+    Tags(TagMessage),
 }
 
 /// A feed item together with its JSON rendering, made once for all subscribers.
@@ -217,6 +256,7 @@ impl Hub {
                 .get(&message.room)
                 .cloned()
                 .unwrap_or_default(),
+            FeedItem::Away(_) | FeedItem::Tags(_) => state.all_rooms.clone(),
         };
         if targets.is_empty() {
             return;
@@ -341,7 +381,7 @@ mod tests {
         hub.publish(event(4, Timeline::Room(RoomId(1))), String::new());
         let id = |published: Arc<Published>| match &published.item {
             FeedItem::Event(event) => event.id.0,
-            FeedItem::Ephemeral(_) => 0,
+            _ => 0,
         };
         assert_eq!(id(fast.next().await.unwrap()), 1);
         assert_eq!(id(fast.next().await.unwrap()), 4);

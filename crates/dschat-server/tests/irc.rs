@@ -5,7 +5,11 @@
 //! it matters. The language, one directive per line:
 //!
 //! - `account NICK PASSWORD`: registers a dschat account (as the HTTP API would).
-//! - `connect NAME`: opens an IRC connection called NAME.
+//! - `nodes COUNT` (first directive, optional): the script runs against a Raft cluster of
+//!   COUNT nodes in this process instead of one node; `account` and `web` go through node 1
+//!   (and `account` waits until every node has applied it).
+//! - `connect NAME`: opens an IRC connection called NAME (to node 1); `connect NAME@K`, to
+//!   node K.
 //! - `NAME> LINE`: NAME sends LINE (CR LF is added; `\x01` and `\xFF`-style escapes allowed,
 //!   the latter for raw bytes).
 //! - `NAME< PATTERN`: NAME receives a line matching PATTERN (`*` matches any run of
@@ -16,6 +20,10 @@
 //!   `web-refused` is the same post, which the room's rules must refuse.
 //! - `long NAME BYTES`: NAME sends a PRIVMSG with BYTES bytes of text.
 //! - `closed NAME`: the server closes NAME's connection within five seconds.
+//! - `sleep MS`: waits MS milliseconds (so that messages get different server times).
+//! - `capture NAME VARIABLE TAG`: keeps the value of tag TAG of the last line NAME received
+//!   as VARIABLE; `$VARIABLE` in a later line or pattern stands for it (ids and times the
+//!   script cannot know in advance).
 //!
 //! A failing step prints the script, the line number and everything NAME received.
 
@@ -94,34 +102,72 @@ fn unescape(line: &str) -> Vec<u8> {
 }
 
 struct Harness {
-    node: Arc<Node>,
-    address: std::net::SocketAddr,
+    /// Each node and the address of its IRC listener; node 1 first.
+    nodes: Vec<(Arc<Node>, std::net::SocketAddr)>,
     clients: BTreeMap<String, ScriptClient>,
+    variables: BTreeMap<String, String>,
     script: String,
 }
 
 impl Harness {
-    async fn start(name: &str, data_dir: &std::path::Path) -> Harness {
-        let mut config = ServerConfig {
-            data_dir: data_dir.to_path_buf(),
-            ..Default::default()
+    /// One node, or a cluster of `count` nodes (Raft over loopback) when `count` > 1.
+    async fn start(name: &str, data_dir: &std::path::Path, count: u64) -> Harness {
+        let free_address = || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
         };
-        config.rate_limits = RateLimits::unlimited();
-        config.irc.server_name = "irc.test".into();
-        config.irc.motd = "Hello from the test".into();
-        config.irc.lines_per_second = 0.0;
-        let node = tokio::task::spawn_blocking(move || Node::open(config))
-            .await
-            .unwrap()
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(dschat_server::irc::serve(listener, node.clone()));
+        let peers: BTreeMap<u64, std::net::SocketAddr> =
+            (1..=count).map(|id| (id, free_address())).collect();
+        let mut nodes = Vec::new();
+        for id in 1..=count {
+            let mut config = ServerConfig {
+                data_dir: data_dir.join(id.to_string()),
+                node_id: id,
+                ..Default::default()
+            };
+            if count > 1 {
+                config.cluster = Some(dschat_server::cluster::ClusterConfig {
+                    peer_addr: peers[&id],
+                    peers: peers.clone(),
+                    ..Default::default()
+                });
+            }
+            config.rate_limits = RateLimits::unlimited();
+            config.irc.server_name = "irc.test".into();
+            config.irc.motd = "Hello from the test".into();
+            config.irc.lines_per_second = 0.0;
+            let node = tokio::task::spawn_blocking(move || Node::open(config))
+                .await
+                .unwrap()
+                .unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = listener.local_addr().unwrap();
+            tokio::spawn(dschat_server::irc::serve(listener, node.clone()));
+            nodes.push((node, address));
+        }
         Harness {
-            node,
-            address,
+            nodes,
             clients: BTreeMap::new(),
+            variables: BTreeMap::new(),
             script: name.to_string(),
+        }
+    }
+
+    fn node(&self) -> &Arc<Node> {
+        &self.nodes[0].0
+    }
+
+    /// Waits until every node knows the account `nickname`.
+    async fn await_account_everywhere(&self, nickname: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        for (node, _) in &self.nodes {
+            while node.state().read().user_by_nickname(nickname).is_none() {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{nickname} not replicated"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 
@@ -143,6 +189,11 @@ impl Harness {
         if line.trim().is_empty() || line.starts_with('#') {
             return;
         }
+        let mut line = line.to_string();
+        for (name, value) in self.variables.iter().rev() {
+            line = line.replace(&format!("${name}"), value);
+        }
+        let line = line.as_str();
         let (head, rest) = line.split_once(' ').unwrap_or((line, ""));
         match head {
             "account" => {
@@ -152,11 +203,17 @@ impl Harness {
                     nickname: nickname.into(),
                     password_hash,
                 };
-                let reply = self.node.propose(None, command).await.unwrap();
+                let reply = self.node().propose(None, command).await.unwrap();
                 assert!(matches!(reply, Ok(Response::UserCreated(_))), "{reply:?}");
+                self.await_account_everywhere(nickname).await;
             }
+            "nodes" => {}
             "connect" => {
-                let stream = TcpStream::connect(self.address).await.unwrap();
+                let (rest, node) = match rest.split_once('@') {
+                    Some((name, node)) => (name, node.parse::<usize>().unwrap()),
+                    None => (rest, 1),
+                };
+                let stream = TcpStream::connect(self.nodes[node - 1].1).await.unwrap();
                 let (reader, writer) = stream.into_split();
                 let client = ScriptClient {
                     reader: BufReader::new(reader),
@@ -173,7 +230,7 @@ impl Harness {
                     words.next().unwrap(),
                 );
                 let (user, room) = {
-                    let chat = self.node.state().read();
+                    let chat = self.node().state().read();
                     let user = chat.user_by_nickname(nickname).unwrap().id;
                     (user, chat.room_by_name(&channel[1..]).unwrap().id)
                 };
@@ -182,7 +239,7 @@ impl Harness {
                     room,
                     body: text.replace("\\n", "\n"),
                 };
-                let reply = self.node.propose(None, command).await.unwrap();
+                let reply = self.node().propose(None, command).await.unwrap();
                 if reply.is_ok() != (head == "web") {
                     self.fail(number, &format!("{line} -> {reply:?}"), None);
                 }
@@ -203,6 +260,27 @@ impl Harness {
                     if tokio::time::Instant::now() > deadline {
                         self.fail(number, line, Some(rest));
                     }
+                }
+            }
+            "sleep" => {
+                let wait = Duration::from_millis(rest.parse().unwrap());
+                tokio::time::sleep(wait).await;
+            }
+            "capture" => {
+                let words: Vec<&str> = rest.split(' ').collect();
+                let [name, variable, key] = words[..] else {
+                    self.fail(number, line, None);
+                };
+                let value = self.clients[name]
+                    .received
+                    .last()
+                    .and_then(|last| dschat_core::irc::Message::parse(last).ok())
+                    .and_then(|message| message.tag(key).map(str::to_string));
+                match value {
+                    Some(value) => {
+                        self.variables.insert(variable.to_string(), value);
+                    }
+                    None => self.fail(number, line, Some(name)),
                 }
             }
             _ => self.client_step(number, line, head, rest).await,
@@ -251,15 +329,21 @@ async fn run_script(file: &str) {
     let path = format!("{}/tests/irc_scripts/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let mut harness = Harness::start(file, data.path()).await;
+    let count = text
+        .lines()
+        .find_map(|line| line.strip_prefix("nodes "))
+        .map_or(1, |count| count.parse().unwrap());
+    let mut harness = Harness::start(file, data.path(), count).await;
     for (index, line) in text.lines().enumerate() {
         harness.run_line(index + 1, line).await;
     }
-    let node = harness.node.clone();
+    let nodes: Vec<Arc<Node>> = harness.nodes.iter().map(|(node, _)| node.clone()).collect();
     drop(harness);
-    tokio::task::spawn_blocking(move || node.shutdown())
-        .await
-        .unwrap();
+    for node in nodes {
+        tokio::task::spawn_blocking(move || node.shutdown())
+            .await
+            .unwrap();
+    }
 }
 
 macro_rules! scripts {
@@ -284,6 +368,9 @@ scripts!(
     parser_limits,
     moderation,
     pipelining,
+    away_notify,
+    away_across_nodes,
+    tagmsg,
 );
 
 #[test]

@@ -212,6 +212,14 @@ pub enum Command {
         /// The key given.
         key: String,
     },
+    /// Marks a user away with a message, or back (IRC `AWAY`). Replicated so that every node
+    /// shows it; appended last so the log's earlier commands keep their encoding.
+    SetAway {
+        /// Whose status.
+        user: UserId,
+        /// The away message; `None` when the user is back.
+        message: Option<String>,
+    },
 }
 
 impl Command {
@@ -240,6 +248,7 @@ impl Command {
             }
             Command::Kick { reason, .. } => reason.len(),
             Command::JoinRoomWithKey { key, .. } => key.len(),
+            Command::SetAway { message, .. } => message.as_ref().map_or(0, String::len),
             Command::Invite { .. } => 0,
             Command::JoinRoom { .. }
             | Command::LeaveRoom { .. }

@@ -42,7 +42,7 @@ pub use command::{
 };
 pub use model::{Author, EventView, EventViewKind, MessageView, Room, RoomModes, User};
 pub use queries::Page;
-pub use state::{Applied, ChatState};
+pub use state::{Applied, AwayChange, ChatState};
 
 #[cfg(test)]
 mod tests;

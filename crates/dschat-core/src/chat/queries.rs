@@ -134,6 +134,63 @@ impl ChatState {
         }
     }
 
+    /// The messages of `timeline` with ids strictly between `after` and `before` (an absent
+    /// bound does not limit), at most `limit` of them: the newest if `newest`, else the
+    /// oldest. In id order either way.
+    pub fn history_between(
+        &self,
+        timeline: Timeline,
+        after: Option<MessageId>,
+        before: Option<MessageId>,
+        limit: usize,
+        newest: bool,
+    ) -> Vec<MessageView> {
+        let Some(log) = self.log(timeline) else {
+            return Vec::new();
+        };
+        let low = after.map_or(MessageId(0), |id| MessageId(id.0.saturating_add(1)));
+        let high = before.unwrap_or(MessageId(u64::MAX));
+        if low >= high {
+            return Vec::new();
+        }
+        let view =
+            |(id, record): (&MessageId, &MessageRecord)| self.message_view(timeline, *id, record);
+        let range = log.messages.range(low..high);
+        if newest {
+            let mut page: Vec<MessageView> = range.rev().take(limit).map(view).collect();
+            page.reverse();
+            page
+        } else {
+            range.take(limit).map(view).collect()
+        }
+    }
+
+    /// The first message of `timeline` posted at or after `wall_ms` (Unix ms), if any.
+    /// Message times follow the log, so this is also where "before `wall_ms`" ends. A scan:
+    /// O(messages after it).
+    pub fn first_message_since(&self, timeline: Timeline, wall_ms: u64) -> Option<MessageId> {
+        let log = self.log(timeline)?;
+        let mut first = None;
+        for (id, record) in log.messages.iter().rev() {
+            if record.time.wall_ms < wall_ms {
+                break;
+            }
+            first = Some(*id);
+        }
+        first
+    }
+
+    /// The last message of `timeline` posted at or before `wall_ms` (Unix ms), if any: where
+    /// "after `wall_ms`" starts. A scan: O(messages after it).
+    pub fn last_message_until(&self, timeline: Timeline, wall_ms: u64) -> Option<MessageId> {
+        let log = self.log(timeline)?;
+        log.messages
+            .iter()
+            .rev()
+            .find(|(_, record)| record.time.wall_ms <= wall_ms)
+            .map(|(id, _)| *id)
+    }
+
     /// One message as it stands now.
     pub fn message(&self, timeline: Timeline, id: MessageId) -> Option<MessageView> {
         let record = self.log(timeline)?.messages.get(&id)?;
@@ -223,6 +280,11 @@ impl ChatState {
         self.users
             .get(&user)
             .map_or_else(|| format!("user-{user}"), |user| user.nickname.clone())
+    }
+
+    /// `user`'s away message, if they are away.
+    pub fn away(&self, user: UserId) -> Option<&str> {
+        self.away.get(&user).map(String::as_str)
     }
 
     fn message_view(

@@ -17,8 +17,9 @@ pub const MAX_CLIENT_SESSIONS: usize = 100_000;
 const SNAPSHOT_MAGIC: [u8; 4] = *b"DSCS";
 /// The snapshot layout's version: raise it whenever a stored type changes shape (a field
 /// added to `Room`, say); [`ChatState::restore`] refuses other versions by name rather than
-/// misreading them. Format 2 added room moderation.
-const SNAPSHOT_FORMAT: u16 = 2;
+/// misreading them. Format 2 added room moderation; format 3 added away messages (a format 2
+/// snapshot is read as one with nobody away, see [`ChatState::restore`]).
+const SNAPSHOT_FORMAT: u16 = 3;
 
 /// A bearer token's record (only the token's hash is kept).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +45,17 @@ pub struct Applied {
     pub reply: Result<Response, ChatError>,
     /// Timeline events the command created, for live feeds. Empty for a deduplicated retry.
     pub events: Vec<(Timeline, StoredEvent)>,
+    /// Away statuses the command changed, for live feeds (they belong to no timeline).
+    pub away_changes: Vec<AwayChange>,
+}
+
+/// A user went away or came back (IRC `AWAY`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwayChange {
+    /// Whose status changed.
+    pub user: UserId,
+    /// The new away message; `None` when the user is back.
+    pub message: Option<String>,
 }
 
 /// The whole chat state. Every field is ordered (`BTreeMap`), so iteration and snapshots are
@@ -62,6 +74,9 @@ pub struct ChatState {
     pub(super) read_markers: BTreeMap<(UserId, RoomId), MessageId>,
     sessions: BTreeMap<ClientId, SessionRecord>,
     sessions_by_age: BTreeMap<LogIndex, ClientId>,
+    /// Away messages by user (absent: not away). Last, so a format 2 snapshot reads as one
+    /// with an empty map appended.
+    pub(super) away: BTreeMap<UserId, String>,
 }
 
 /// The per-command context the handlers share: where the next event goes.
@@ -69,6 +84,7 @@ pub(super) struct Context {
     pub time: HybridTimestamp,
     pub proposed_id: MessageId,
     pub events: Vec<(Timeline, StoredEvent)>,
+    pub away_changes: Vec<AwayChange>,
 }
 
 impl ChatState {
@@ -208,7 +224,31 @@ impl ChatState {
                 email,
                 body,
             } => self.post_guest(context, room_name, name, email, body),
+            Command::SetAway { user, message } => self.set_away(context, user, message),
         }
+    }
+
+    /// Marks `user` away with `message`, or back with `None`. Changes nothing (and tells no
+    /// feed) when the status is already that.
+    fn set_away(
+        &mut self,
+        context: &mut Context,
+        user: UserId,
+        message: Option<String>,
+    ) -> Result<Response, ChatError> {
+        self.user(user)?;
+        if let Some(text) = &message {
+            super::validate::away_message(text)?;
+        }
+        if self.away.get(&user) == message.as_ref() {
+            return Ok(Response::Done);
+        }
+        match &message {
+            Some(text) => self.away.insert(user, text.clone()),
+            None => self.away.remove(&user),
+        };
+        context.away_changes.push(AwayChange { user, message });
+        Ok(Response::Done)
     }
 
     /// Appends an event to `timeline` with the next id, and queues it for live feeds.
@@ -260,6 +300,10 @@ impl ChatState {
             "one name key per room"
         );
         assert_eq!(self.sessions.len(), self.sessions_by_age.len());
+        for (user, message) in &self.away {
+            assert!(self.users.contains_key(user), "only accounts are away");
+            assert!(super::validate::away_message(message).is_ok());
+        }
         for room in self.rooms.values() {
             assert!(
                 room.operators.is_subset(&room.members),
@@ -313,18 +357,21 @@ impl StateMachine for ChatState {
             return Applied {
                 reply,
                 events: Vec::new(),
+                away_changes: Vec::new(),
             };
         }
         let mut context = Context {
             time: envelope.time,
             proposed_id: envelope.proposed_id,
             events: Vec::new(),
+            away_changes: Vec::new(),
         };
         let reply = self.execute(&mut context, envelope.command.clone());
         self.remember_session(index, &envelope, &reply);
         Applied {
             reply,
             events: context.events,
+            away_changes: context.away_changes,
         }
     }
 
@@ -361,11 +408,18 @@ impl StateMachine for ChatState {
             .get(..2)
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
             .ok_or_else(|| SnapshotError("the snapshot is truncated".into()))?;
-        if format != SNAPSHOT_FORMAT {
-            return Err(SnapshotError(format!(
-                "the snapshot is in format {format}; this dschat reads format {SNAPSHOT_FORMAT}"
-            )));
-        }
-        postcard::from_bytes(&rest[2..]).map_err(|error| SnapshotError(error.to_string()))
+        let body = match format {
+            SNAPSHOT_FORMAT => std::borrow::Cow::Borrowed(&rest[2..]),
+            // Format 2 is format 3 without the last field, the away map: postcard encodes an
+            // empty map as its length, one zero byte.
+            2 => std::borrow::Cow::Owned([&rest[2..], &[0u8][..]].concat()),
+            _ => {
+                return Err(SnapshotError(format!(
+                    "the snapshot is in format {format}; this dschat reads formats 2 and \
+                     {SNAPSHOT_FORMAT}"
+                )))
+            }
+        };
+        postcard::from_bytes(&body).map_err(|error| SnapshotError(error.to_string()))
     }
 }

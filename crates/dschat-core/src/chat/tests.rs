@@ -427,13 +427,20 @@ fn arbitrary_command() -> impl Strategy<Value = Command> {
         }),
         (user.clone(), room.clone(), user.clone())
             .prop_map(|(user, room, target)| Command::Invite { user, room, target }),
-        (user, room, prop_oneof![Just("k"), Just("wrong")]).prop_map(|(user, room, key)| {
-            Command::JoinRoomWithKey {
-                user,
-                room,
-                key: key.into(),
+        (user.clone(), room, prop_oneof![Just("k"), Just("wrong")]).prop_map(
+            |(user, room, key)| {
+                Command::JoinRoomWithKey {
+                    user,
+                    room,
+                    key: key.into(),
+                }
             }
-        }),
+        ),
+        (
+            user,
+            prop_oneof![Just(None), Just(Some("lunch".to_string()))]
+        )
+            .prop_map(|(user, message)| Command::SetAway { user, message }),
     ]
 }
 
@@ -745,5 +752,101 @@ fn feeds_merge_timelines_in_id_order_up_to_the_limit() {
     assert_eq!(
         page.iter().map(|event| event.id).collect::<Vec<_>>(),
         expected
+    );
+}
+
+#[test]
+fn away_is_replicated_state_and_only_changes_are_announced() {
+    let mut chat = Harness::new();
+    let alice = chat.user("alice");
+    let away = |message: Option<&str>| Command::SetAway {
+        user: alice,
+        message: message.map(str::to_string),
+    };
+    let envelope = chat.envelope(None, away(Some("lunch")));
+    let applied = chat.apply_envelope(envelope);
+    assert_eq!(applied.reply, Ok(Response::Done));
+    assert_eq!(
+        applied.away_changes,
+        vec![AwayChange {
+            user: alice,
+            message: Some("lunch".into())
+        }]
+    );
+    assert_eq!(chat.state.away(alice), Some("lunch"));
+    let envelope = chat.envelope(None, away(Some("lunch")));
+    assert!(chat.apply_envelope(envelope).away_changes.is_empty());
+    let copy = ChatState::restore(&chat.state.snapshot()).unwrap();
+    assert_eq!(copy.away(alice), Some("lunch"));
+    assert!(matches!(
+        chat.run(away(Some(""))),
+        Err(ChatError::Invalid { .. })
+    ));
+    assert!(matches!(
+        chat.run(Command::SetAway {
+            user: UserId(999),
+            message: None
+        }),
+        Err(ChatError::UnknownUser)
+    ));
+    let envelope = chat.envelope(None, away(None));
+    let applied = chat.apply_envelope(envelope);
+    assert_eq!(applied.away_changes[0].message, None);
+    assert_eq!(chat.state.away(alice), None);
+}
+
+#[test]
+fn a_format_2_snapshot_is_read_with_nobody_away() {
+    let mut chat = Harness::new();
+    let alice = chat.user("alice");
+    chat.room(alice, "general");
+    let current = chat.state.snapshot();
+    // Format 2 was format 3 without the trailing (here empty) away map.
+    let mut older = current[..current.len() - 1].to_vec();
+    older[4..6].copy_from_slice(&2u16.to_le_bytes());
+    let restored = ChatState::restore(&older).unwrap();
+    assert_eq!(restored.digest(), chat.state.digest());
+    older[4..6].copy_from_slice(&1u16.to_le_bytes());
+    assert!(ChatState::restore(&older).is_err());
+}
+
+#[test]
+fn history_between_bounds_and_times() {
+    let mut chat = Harness::new();
+    let alice = chat.user("alice");
+    let room = chat.room(alice, "general");
+    let ids: Vec<MessageId> = (0..5)
+        .map(|n| chat.post(alice, room, &format!("m{n}")).unwrap())
+        .collect();
+    let timeline = Timeline::Room(room);
+    let bodies = |page: Vec<MessageView>| page.into_iter().map(|m| m.body).collect::<Vec<_>>();
+    let state = &chat.state;
+    assert_eq!(
+        bodies(state.history_between(timeline, Some(ids[0]), Some(ids[4]), 2, false)),
+        ["m1", "m2"]
+    );
+    assert_eq!(
+        bodies(state.history_between(timeline, Some(ids[0]), Some(ids[4]), 2, true)),
+        ["m2", "m3"]
+    );
+    assert!(state
+        .history_between(timeline, Some(ids[3]), Some(ids[1]), 9, true)
+        .is_empty());
+    let time_of = |id: MessageId| state.message(timeline, id).unwrap().time.wall_ms;
+    assert_eq!(
+        state.first_message_since(timeline, time_of(ids[2])),
+        Some(ids[2])
+    );
+    assert_eq!(
+        state.last_message_until(timeline, time_of(ids[2])),
+        Some(ids[2])
+    );
+    assert_eq!(
+        state.first_message_since(timeline, time_of(ids[4]) + 1),
+        None
+    );
+    assert_eq!(
+        state.last_message_until(timeline, time_of(ids[0]) - 1),
+        None
     );
 }

@@ -15,6 +15,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_GUEST_ROOMS: usize = 1_000;
 /// Longest guest name or email, in characters.
 pub const MAX_GUEST_FIELD_CHARS: usize = 100;
+/// Longest away message, in bytes (IRC's `AWAYLEN`).
+pub const MAX_AWAY_BYTES: usize = 200;
 
 fn invalid(field: &str, reason: impl Into<String>) -> ChatError {
     ChatError::Invalid {
@@ -105,6 +107,21 @@ pub fn topic(topic: &str) -> Result<(), ChatError> {
     text_characters("topic", topic)
 }
 
+/// An away message: not empty (an empty one means "back"), within [`MAX_AWAY_BYTES`], no
+/// control characters.
+pub fn away_message(message: &str) -> Result<(), ChatError> {
+    if message.is_empty() {
+        return Err(invalid("away", "must not be empty; send none to come back"));
+    }
+    if message.len() > MAX_AWAY_BYTES {
+        return Err(invalid("away", format!("at most {MAX_AWAY_BYTES} bytes")));
+    }
+    if message.chars().any(char::is_control) {
+        return Err(invalid("away", "must not contain control characters"));
+    }
+    Ok(())
+}
+
 /// A guest's self-declared name or email: one line, bounded.
 pub fn guest_field(field: &str, value: &str) -> Result<(), ChatError> {
     if value.chars().count() > MAX_GUEST_FIELD_CHARS {
@@ -151,6 +168,7 @@ pub fn command_fields(command: &super::command::Command) -> Result<(), ChatError
             })
         }
         Command::Kick { .. } | Command::Invite { .. } => Ok(()),
+        Command::SetAway { message, .. } => message.as_deref().map_or(Ok(()), away_message),
         Command::IssueToken { .. }
         | Command::RevokeToken { .. }
         | Command::JoinRoom { .. }

@@ -279,7 +279,7 @@ async fn run(mut socket: WebSocket, state: AppState) {
                         }
                         _ => continue,
                     },
-                    FeedItem::Ephemeral(_) => continue,
+                    FeedItem::Ephemeral(_) | FeedItem::Away(_) | FeedItem::Tags(_) => continue,
                 },
                 Err(_) => return,
             },

@@ -282,6 +282,10 @@ impl Driver {
             let chat = self.replica.chat();
             crate::node::publish_events(&chat, &self.hub, &effects.events);
         }
+        if !effects.away_changes.is_empty() {
+            let chat = self.replica.chat();
+            crate::node::publish_away_changes(&chat, &self.hub, &effects.away_changes);
+        }
         if let Some(last) = effects.applied.last() {
             self.applied.send_replace(last.index);
             self.search.notify();

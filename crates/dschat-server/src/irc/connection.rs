@@ -51,6 +51,7 @@ const MAX_BYTES_PER_WRITE: usize = 64 * 1024;
 /// The capabilities this server offers (IRCv3), as `CAP LS` lists them.
 pub const CAPABILITIES: &[&str] = &[
     "account-tag",
+    "away-notify",
     "batch",
     "cap-notify",
     "draft/chathistory",
@@ -175,6 +176,7 @@ pub async fn run(socket: TcpStream, peer: SocketAddr, shared: Arc<IrcShared>) {
         },
     };
     client.serve(&mut reader, &mut writer).await;
+    client.end_away_on_quit().await;
     shared
         .directory
         .leave(connection, crate::clocks::unix_ms_now());
@@ -443,13 +445,14 @@ impl Client {
             "KICK" => self.kick(&params).await,
             "INVITE" => self.invite(&params).await,
             "PRIVMSG" | "NOTICE" => self.privmsg(verb, &params).await,
+            "TAGMSG" => self.tagmsg(&message.tags, &params).await,
             "CHATHISTORY" => self.chathistory(&params),
             "WHO" => self.who(&params),
             "WHOIS" => self.whois(&params),
             "WHOWAS" => self.whowas(&params),
             "ISON" => self.ison(&params),
             "USERHOST" => self.userhost(&params),
-            "AWAY" => self.set_away(&params),
+            "AWAY" => self.set_away(&params).await,
             "MOTD" => self.motd(),
             "LUSERS" => self.lusers(),
             _ => self.numeric(ERR_UNKNOWNCOMMAND, &[verb, "Unknown command"]),
@@ -650,7 +653,7 @@ impl Client {
             };
             let reached = match &published.item {
                 crate::hub::FeedItem::Event(event) => event.id >= id,
-                crate::hub::FeedItem::Ephemeral(_) => false,
+                _ => false,
             };
             if reached {
                 let lines = self.render_published(&published, true);

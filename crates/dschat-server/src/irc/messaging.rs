@@ -1,4 +1,4 @@
-//! PRIVMSG and NOTICE, CHATHISTORY, and how feed events look on IRC.
+//! PRIVMSG and NOTICE, and how feed events look on IRC.
 //!
 //! A PRIVMSG (or NOTICE: dschat has one kind of message) to `#name` is a post to room `name`;
 //! to a nick, a private message to that account. dschat stores plain text: IRC formatting
@@ -12,13 +12,10 @@ use super::reply::*;
 use crate::hub::{FeedItem, Published};
 use dschat_core::chat::validate;
 use dschat_core::chat::{
-    ChatError, Command, EventView, EventViewKind, MessageView, Page, Response, RoomRule, Timeline,
+    ChatError, Command, EventView, EventViewKind, MessageView, Response, RoomRule, Timeline,
 };
-use dschat_core::ids::MessageId;
 use dschat_core::irc::Message;
 
-/// Most messages one CHATHISTORY request returns.
-pub const MAX_HISTORY_MESSAGES: usize = 100;
 /// Bytes of text in one outgoing PRIVMSG, leaving room for the source and target within the
 /// 512-byte line.
 const MAX_TEXT_BYTES_PER_LINE: usize = 300;
@@ -162,7 +159,8 @@ impl Client {
         {
             Some(Ok(Response::Event(id))) => {
                 self.catch_up_to(id).await;
-                if let Some(away) = self.shared.directory.find(nick).and_then(|p| p.away) {
+                let away = self.shared.node.state().read().away(to).map(str::to_string);
+                if let Some(away) = away {
                     if verb == "PRIVMSG" {
                         self.numeric(RPL_AWAY, &[nick, &away]);
                     }
@@ -180,6 +178,8 @@ impl Client {
         match &published.item {
             FeedItem::Event(event) => self.render_event(event, own),
             FeedItem::Ephemeral(_) => Vec::new(),
+            FeedItem::Away(away) => self.render_away(away),
+            FeedItem::Tags(tags) => self.render_tags(tags),
         }
     }
 
@@ -229,7 +229,10 @@ impl Client {
                         self.message_lines(view, &channel)
                     }
                     EventViewKind::Joined { nickname } if !is_me(nickname) => {
-                        vec![self.join_line(nickname, true, &channel)]
+                        let join = self.join_line(nickname, true, &channel);
+                        std::iter::once(join)
+                            .chain(self.away_after_join(nickname))
+                            .collect()
                     }
                     EventViewKind::Left { nickname } => {
                         if is_me(nickname) {
@@ -309,7 +312,7 @@ impl Client {
     }
 
     /// Whom a private message is addressed to, as this client sees it.
-    fn direct_target(&self, view: &MessageView) -> String {
+    pub(super) fn direct_target(&self, view: &MessageView) -> String {
         let me = self.account;
         match view.timeline {
             Timeline::Direct(a, b) if view.author_id == me => {
@@ -344,96 +347,6 @@ impl Client {
         }
         lines
     }
-
-    pub(super) fn chathistory(&mut self, params: &[String]) {
-        if params.len() < 3 {
-            self.numeric(
-                ERR_NEEDMOREPARAMS,
-                &["CHATHISTORY", "Not enough parameters"],
-            );
-            return;
-        }
-        let subcommand = params[0].to_ascii_uppercase();
-        let target = params[1].clone();
-        let limit = params
-            .get(3)
-            .or(params
-                .get(2)
-                .filter(|_| subcommand == "LATEST" && params.len() == 3))
-            .and_then(|limit| limit.parse::<usize>().ok())
-            .unwrap_or(MAX_HISTORY_MESSAGES)
-            .clamp(1, MAX_HISTORY_MESSAGES);
-        let reference = params[2].as_str();
-        let page = match (subcommand.as_str(), reference) {
-            ("LATEST", "*") => Some(Page::Newest),
-            ("LATEST", reference) => message_reference(reference).map(Page::After),
-            ("BEFORE", reference) => message_reference(reference).map(Page::Before),
-            ("AFTER", reference) => message_reference(reference).map(Page::After),
-            _ => None,
-        };
-        let Some(page) = page else {
-            let text = "Supported: LATEST, BEFORE, AFTER with msgid= references (or * for LATEST)";
-            self.respond(self.fail_message(&["CHATHISTORY", "INVALID_PARAMS", &subcommand, text]));
-            return;
-        };
-        let timeline = {
-            let chat = self.shared.node.state().read();
-            match room_name_of(&target) {
-                Some(name) => chat.room_by_name(name).map(|room| Timeline::Room(room.id)),
-                None => match (self.account, chat.user_by_nickname(&target)) {
-                    (Some(me), Some(other)) => Some(Timeline::direct(me, other.id)),
-                    _ => None,
-                },
-            }
-        };
-        let Some(timeline) = timeline else {
-            let text = "No such channel or nick, or no access";
-            self.respond(self.fail_message(&[
-                "CHATHISTORY",
-                "INVALID_TARGET",
-                &subcommand,
-                &target,
-                text,
-            ]));
-            return;
-        };
-        let messages = self
-            .shared
-            .node
-            .state()
-            .read()
-            .history(timeline, page, limit);
-        let reference = format!("h{}", self.connection);
-        let server = self.shared.config.server_name.clone();
-        let use_batch = self.caps.contains("batch");
-        if use_batch {
-            self.respond(
-                Message::new("BATCH", &[&format!("+{reference}"), "chathistory", &target])
-                    .with_source(&server),
-            );
-        }
-        for view in messages.iter().filter(|view| !view.deleted) {
-            let shown_target = match timeline {
-                Timeline::Room(_) => target.clone(),
-                Timeline::Direct(..) => self.direct_target(view),
-            };
-            for mut line in self.message_lines(view, &shown_target) {
-                if use_batch {
-                    line.tags.push(tag("batch", &reference));
-                }
-                self.respond(line);
-            }
-        }
-        if use_batch {
-            self.respond(Message::new("BATCH", &[&format!("-{reference}")]).with_source(&server));
-        }
-    }
-}
-
-/// `msgid=<id>` as a message id.
-fn message_reference(reference: &str) -> Option<MessageId> {
-    let id = reference.strip_prefix("msgid=")?;
-    id.parse::<u64>().ok().map(MessageId)
 }
 
 pub(super) use dschat_core::chat::moderation::account_mask;

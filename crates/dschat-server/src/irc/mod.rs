@@ -18,9 +18,10 @@
 //!
 //! Replicated, because they decide which commands are applied: membership, topics, and
 //! moderation (operators, voice, the modes `t m i k l`, bans, kicks, invitations; see
-//! `dschat_core::chat::moderation`). Per connection or per node, because they decide
-//! nothing: the nick of a guest, capabilities, AWAY, user mode `+i`, and WHOWAS
-//! ([`directory::Directory`]).
+//! `dschat_core::chat::moderation`); and an account's AWAY, which decides nothing but must
+//! reach the `away-notify` clients of every node. Per connection or per node, because they
+//! decide nothing: the nick of a guest, capabilities, a guest's AWAY, TAGMSG, user mode
+//! `+i`, and WHOWAS ([`directory::Directory`]).
 //!
 //! **Accounts.** An IRC user is a dschat account when it authenticates with SASL PLAIN or
 //! `PASS` (the account's nickname and password); its nick is then the account's nickname, and
@@ -34,13 +35,15 @@
 //!
 //! **Files.** [`connection`] (the per-client task: framing, flood control, the feed, pings),
 //! [`registration`] (CAP, PASS, NICK, USER, SASL, the welcome burst), [`channels`] (JOIN,
-//! PART, TOPIC, NAMES, LIST, MODE, KICK, INVITE), [`messaging`] (PRIVMSG, NOTICE, CHATHISTORY
-//! and the rendering of feed events), [`queries`] (WHO, WHOIS, WHOWAS, ISON, USERHOST, AWAY,
-//! LUSERS, MOTD), [`reply`] (numerics and their texts), [`directory`].
+//! PART, TOPIC, NAMES, LIST, MODE, KICK, INVITE), [`messaging`] (PRIVMSG, NOTICE and the
+//! rendering of feed events), [`history`] (CHATHISTORY), [`tags`] (TAGMSG), [`queries`] (WHO,
+//! WHOIS, WHOWAS, ISON, USERHOST, AWAY and away-notify, LUSERS, MOTD), [`reply`] (numerics
+//! and their texts), [`directory`].
 //!
-//! **Known limitations.** Presence (who is connected, AWAY) is per node, so ISON and
-//! USERHOST know only this node's clients, and `away-notify`/`account-notify` are not
-//! offered. Edits and deletions made on the web are not shown on IRC. Every connection
+//! **Known limitations.** Presence (who is connected) is per node, so ISON and USERHOST know
+//! only this node's clients, and TAGMSG reaches only this node's clients. `account-notify`
+//! is not offered: a nick's account never changes while connected, so there is no `ACCOUNT`
+//! to send. Edits and deletions made on the web are not shown on IRC. Every connection
 //! follows every room's events and drops those of channels it is not in, which is simple
 //! and gap-free but costs work per connection for busy rooms it does not follow. No TLS yet
 //! (the server has none).
@@ -48,10 +51,12 @@
 pub mod channels;
 pub mod connection;
 pub mod directory;
+pub mod history;
 pub mod messaging;
 pub mod queries;
 pub mod registration;
 pub mod reply;
+pub mod tags;
 
 use crate::config::IrcConfig;
 use crate::node::Node;

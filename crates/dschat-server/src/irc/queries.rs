@@ -1,16 +1,19 @@
 //! Who is who: WHO, WHOIS, WHOWAS, ISON, USERHOST; AWAY; and the server's LUSERS and MOTD.
 //!
 //! Nicks of accounts are found in the replicated state (whether connected or not, as a web
-//! user may be); whether someone is connected over IRC, and away, is this node's presence
-//! ([`super::directory`]).
+//! user may be); whether someone is connected over IRC is this node's presence
+//! ([`super::directory`]). An account's away message is replicated state
+//! (`Command::SetAway`), so every node shows it and tells its `away-notify` clients; a
+//! guest's stays on its node.
 
 use super::channels::room_name_of;
 use super::connection::Client;
 use super::directory::Present;
 use super::reply::*;
+use dschat_core::irc::Message;
 
 /// Longest away message kept, in bytes.
-pub const MAX_AWAY_BYTES: usize = 200;
+pub const MAX_AWAY_BYTES: usize = dschat_core::chat::validate::MAX_AWAY_BYTES;
 /// Most nicks answered by one ISON, USERHOST or WHOWAS.
 const MAX_NICKS_PER_QUERY: usize = 20;
 
@@ -18,7 +21,7 @@ impl Client {
     /// What is known of `nick`: its presence on this node, else its account.
     fn lookup(&self, nick: &str) -> Option<Present> {
         if let Some(present) = self.shared.directory.find(nick) {
-            return Some(present);
+            return Some(self.with_replicated_away(present));
         }
         let chat = self.shared.node.state().read();
         let user = chat.user_by_nickname(nick)?;
@@ -28,8 +31,17 @@ impl Client {
             realname: user.nickname.clone(),
             host: "account.dschat".into(),
             account: Some(user.id),
-            away: None,
+            away: chat.away(user.id).map(str::to_string),
         })
+    }
+
+    /// `present` with its account's away message (replicated) in place of the node's.
+    fn with_replicated_away(&self, mut present: Present) -> Present {
+        if let Some(account) = present.account {
+            let chat = self.shared.node.state().read();
+            present.away = chat.away(account).map(str::to_string);
+        }
+        present
     }
 
     pub(super) fn who(&mut self, params: &[String]) {
@@ -193,6 +205,7 @@ impl Client {
             .iter()
             .take(5)
             .filter_map(|nick| self.shared.directory.find(nick))
+            .map(|present| self.with_replicated_away(present))
             .map(|present| {
                 let away = if present.away.is_some() { '-' } else { '+' };
                 format!("{}={away}{}@{}", present.nick, present.user, present.host)
@@ -201,20 +214,87 @@ impl Client {
         self.numeric(RPL_USERHOST, &[&replies.join(" ")]);
     }
 
-    pub(super) fn set_away(&mut self, params: &[String]) {
-        let message = params.first().filter(|text| !text.is_empty()).map(|text| {
-            let mut end = text.len().min(MAX_AWAY_BYTES);
-            while !text.is_char_boundary(end) {
-                end -= 1;
+    /// AWAY: an account's status is proposed to the log (every node then shows it and tells
+    /// its `away-notify` clients); a guest's is kept on this node.
+    pub(super) async fn set_away(&mut self, params: &[String]) {
+        let message = params
+            .first()
+            .map(|text| text.chars().filter(|c| !c.is_control()).collect::<String>())
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| {
+                let mut end = text.len().min(MAX_AWAY_BYTES);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text[..end].to_string()
+            });
+        if let Some(user) = self.account {
+            let command = dschat_core::chat::Command::SetAway {
+                user,
+                message: message.clone(),
+            };
+            match self.propose("AWAY", command).await {
+                Some(Ok(_)) => {}
+                None => return,
+                Some(Err(error)) => {
+                    let text = error.to_string();
+                    self.respond(self.fail_message(&["AWAY", "INVALID_AWAY", &text]));
+                    return;
+                }
             }
-            text[..end].to_string()
-        });
+        }
         match &message {
             Some(_) => self.numeric(RPL_NOWAWAY, &["You have been marked as being away"]),
             None => self.numeric(RPL_UNAWAY, &["You are no longer marked as being away"]),
         }
         self.away = message.clone();
         self.shared.directory.set_away(self.connection, message);
+    }
+
+    /// When a connection that marked its account away closes and no other connection of
+    /// the account is on this node, the account comes back (IRC away ends with the
+    /// connection). Connections of the account on other nodes are not known here.
+    pub(super) async fn end_away_on_quit(&mut self) {
+        let (Some(user), Some(nick)) = (self.account, self.nick.clone()) else {
+            return;
+        };
+        if self.away.is_none() || self.shared.directory.nick_in_use(&nick, self.connection) {
+            return;
+        }
+        let command = dschat_core::chat::Command::SetAway {
+            user,
+            message: None,
+        };
+        let _ = self.shared.node.propose(None, command).await;
+    }
+
+    /// An `away-notify` line for an away change of someone sharing a channel with this
+    /// client (not for its own account: it had `RPL_NOWAWAY`/`RPL_UNAWAY`).
+    pub(super) fn render_away(&self, away: &crate::hub::AwayView) -> Vec<Message> {
+        if !self.caps.contains("away-notify") || self.account == Some(away.user) {
+            return Vec::new();
+        }
+        let shares_a_channel = {
+            let chat = self.shared.node.state().read();
+            self.joined.keys().any(|room| {
+                chat.room(*room)
+                    .is_some_and(|room| room.members.contains(&away.user))
+            })
+        };
+        if !shares_a_channel {
+            return Vec::new();
+        }
+        vec![away_line(&away.nickname, away.message.as_deref())]
+    }
+
+    /// After another member's JOIN: their AWAY, if they are away (away-notify asks for it).
+    pub(super) fn away_after_join(&self, nickname: &str) -> Option<Message> {
+        if !self.caps.contains("away-notify") {
+            return None;
+        }
+        let chat = self.shared.node.state().read();
+        let message = chat.away(chat.user_by_nickname(nickname)?.id)?;
+        Some(away_line(nickname, Some(message)))
     }
 
     pub(super) fn motd(&mut self) {
@@ -247,4 +327,12 @@ impl Client {
         let me = format!("I have {connected} clients and 0 servers ({accounts} accounts)");
         self.numeric(RPL_LUSERME, &[&me]);
     }
+}
+
+/// `:nick!nick@account.dschat AWAY :message`, or `AWAY` without a parameter when back.
+fn away_line(nickname: &str, message: Option<&str>) -> Message {
+    let params: Vec<&str> = message.into_iter().collect();
+    Message::new("AWAY", &params)
+        .with_source(&super::messaging::account_mask(nickname))
+        .with_tag("account", nickname)
 }

@@ -174,6 +174,15 @@ impl Client {
             );
             return;
         }
+        if self.registered {
+            // A guest cannot become an account mid-connection: its nick, channels and
+            // others' view of it are a guest's (and no ACCOUNT change is ever announced).
+            self.numeric(
+                ERR_SASLFAIL,
+                &["SASL authentication is only available before registration"],
+            );
+            return;
+        }
         if argument == "*" {
             self.sasl = SaslState::Idle;
             self.numeric(ERR_SASLABORTED, &["SASL authentication aborted"]);
@@ -384,8 +393,8 @@ fn isupport_tokens() -> Vec<String> {
         format!("CHANNELLEN={}", validate::MAX_ROOM_NAME_CHARS + 1),
         format!("TOPICLEN={}", validate::MAX_TOPIC_BYTES),
         format!("AWAYLEN={}", super::queries::MAX_AWAY_BYTES),
-        format!("CHATHISTORY={}", super::messaging::MAX_HISTORY_MESSAGES),
-        "MSGREFTYPES=msgid".into(),
+        format!("CHATHISTORY={}", super::history::MAX_HISTORY_MESSAGES),
+        "MSGREFTYPES=msgid,timestamp".into(),
         "UTF8ONLY".into(),
         "SAFELIST".into(),
     ]

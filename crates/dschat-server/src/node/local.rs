@@ -339,6 +339,7 @@ impl LogWriter {
                 let applied = state.apply(entry.index, envelope);
                 // No subscriber can register meanwhile: that needs the state's read lock.
                 super::publish_events(&state, &self.hub, &applied.events);
+                super::publish_away_changes(&state, &self.hub, &applied.away_changes);
                 replies.push(applied.reply);
             }
         }

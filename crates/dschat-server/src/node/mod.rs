@@ -347,6 +347,23 @@ pub(crate) fn publish_events(state: &ChatState, hub: &Hub, events: &[(Timeline, 
     }
 }
 
+/// Publishes applied away changes to the live feeds that follow them (IRC's away-notify).
+/// Every node applies every command, so every node's IRC clients hear of every change.
+pub(crate) fn publish_away_changes(
+    state: &ChatState,
+    hub: &Hub,
+    changes: &[dschat_core::chat::AwayChange],
+) {
+    for change in changes {
+        let away = crate::hub::AwayView {
+            user: change.user,
+            nickname: state.nickname(change.user),
+            message: change.message.clone(),
+        };
+        hub.publish(FeedItem::Away(away), String::new());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
