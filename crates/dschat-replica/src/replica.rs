@@ -169,8 +169,37 @@ impl Replica {
         directory: &Path,
         config: ReplicaConfig,
     ) -> Result<Replica, ReplicaError> {
-        let (mut storage, recovered) =
+        let (storage, recovered) =
             ReplicaStorage::open(disk.clone(), directory, config.wal.clone())?;
+        Replica::start(disk, directory, config, storage, recovered)
+    }
+
+    /// [`Replica::open`] with deliberately broken storage behaviours on from the start, the
+    /// log's recovery included (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn open_with_storage_bug_switches(
+        disk: Arc<dyn Disk>,
+        directory: &Path,
+        config: ReplicaConfig,
+        switches: dschat_storage::wal::WalBugSwitches,
+    ) -> Result<Replica, ReplicaError> {
+        let (storage, recovered) = ReplicaStorage::open_with_bug_switches(
+            disk.clone(),
+            directory,
+            config.wal.clone(),
+            switches,
+        )?;
+        Replica::start(disk, directory, config, storage, recovered)
+    }
+
+    /// Builds the replica from its recovered storage.
+    fn start(
+        disk: Arc<dyn Disk>,
+        directory: &Path,
+        config: ReplicaConfig,
+        mut storage: ReplicaStorage,
+        recovered: crate::storage::Recovered,
+    ) -> Result<Replica, ReplicaError> {
         let mut restored = recovered.raft;
         let chat = match &restored.snapshot {
             Some(snapshot) => {
