@@ -7,7 +7,8 @@
 //! (`acknowledge-before-fsync`), 3 (`read-without-confirmation`, `deposed-leader`), 5
 //! (`commit-earlier-term-by-counting`, `leader-churn` with one entry per log request), 6
 //! (`truncate-on-stale-append`), 7 (`acknowledge-before-commit`, `leader-churn`) and 14
-//! (`forget-client-sessions`). The bounds below leave
+//! (`forget-client-sessions`), 12 (`skip-body-checksums`, schedule `damaged-entry`) and 13
+//! (`keep-torn-tail`, faults `torn-write` and `crash`). The bounds below leave
 //! room: at the time of writing each mutant was caught by the first or second seed tried.
 #![cfg(feature = "bug-switches")]
 
@@ -100,4 +101,14 @@ fn acknowledging_a_post_before_it_commits_loses_it_when_the_leader_is_cut_off() 
 #[test]
 fn truncating_on_a_stale_append_is_caught() {
     assert_caught(Mutant::TruncateOnStaleAppend, "all", 1..=3);
+}
+
+#[test]
+fn replaying_a_damaged_entry_without_checking_its_checksum_diverges() {
+    assert_caught(Mutant::SkipBodyChecksums, "damaged-entry", 1..=4);
+}
+
+#[test]
+fn writing_after_a_torn_tail_keeps_the_node_from_rejoining() {
+    assert_caught(Mutant::KeepTornTail, "torn-write,crash", 1..=4);
 }

@@ -85,11 +85,15 @@ pub enum FaultKind {
     /// Three leader changes with partly replicated entries, each leader cut off right after
     /// it wins or commits: the Raft paper's figure 8 (TESTING.md rows 5 and 7).
     LeaderChurn,
+    /// A running node (the one whose disk may be damaged) crashes, one bit of a recent log
+    /// entry's payload is flipped on its disk, and it restarts at once, so it recovers from
+    /// the damaged entry (TESTING.md row 12).
+    DamagedEntry,
 }
 
 impl FaultKind {
     /// Every fault kind, in order.
-    pub const ALL: [FaultKind; 17] = [
+    pub const ALL: [FaultKind; 18] = [
         FaultKind::Loss,
         FaultKind::Duplication,
         FaultKind::Reordering,
@@ -107,6 +111,7 @@ impl FaultKind {
         FaultKind::CrashVoters,
         FaultKind::DeposedLeader,
         FaultKind::LeaderChurn,
+        FaultKind::DamagedEntry,
     ];
 
     /// The name used on the command line.
@@ -129,12 +134,14 @@ impl FaultKind {
             FaultKind::CrashVoters => "crash-voters",
             FaultKind::DeposedLeader => "deposed-leader",
             FaultKind::LeaderChurn => "leader-churn",
+            FaultKind::DamagedEntry => "damaged-entry",
         }
     }
 
     /// Parses a comma-separated list: fault names, `all`, `none`, `network` (loss, duplicate,
-    /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk`, `targeted`
-    /// (crash-voters, deposed-leader, leader-churn).
+    /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk` (crash,
+    /// torn-write, bit-flip, damaged-entry), `targeted` (crash-voters, deposed-leader,
+    /// leader-churn, damaged-entry).
     pub fn parse_list(text: &str) -> Result<BTreeSet<FaultKind>, String> {
         let mut set = BTreeSet::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -153,8 +160,8 @@ impl FaultKind {
                 ],
                 "process" => &[Crash, Pause],
                 "clock" => &[ClockOffset, ClockDrift, ClockJump],
-                "disk" => &[Crash, TornWrite, BitFlip],
-                "targeted" => &[CrashVoters, DeposedLeader, LeaderChurn],
+                "disk" => &[Crash, TornWrite, BitFlip, DamagedEntry],
+                "targeted" => &[CrashVoters, DeposedLeader, LeaderChurn, DamagedEntry],
                 name => match FaultKind::ALL.iter().find(|kind| kind.name() == name) {
                     Some(kind) => std::slice::from_ref(kind),
                     None => {
@@ -204,11 +211,17 @@ pub enum Mutant {
     ForgetClientSessions,
     /// Replica: a post is answered as soon as it is proposed, before it is committed (row 7).
     AcknowledgeBeforeCommit,
+    /// Storage: the log's recovery and reads skip record body checksums, so an entry damaged
+    /// by a bit flip is replayed and served as if the leader had sent it (row 12).
+    SkipBodyChecksums,
+    /// Storage: recovery leaves a torn tail in place and writes after it, so the next
+    /// recovery meets damage mid-log and the node can never restart (row 13).
+    KeepTornTail,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 7] = [
+    pub const ALL: [Mutant; 9] = [
         Mutant::VoteWithoutPersist,
         Mutant::CommitEarlierTermByCounting,
         Mutant::TruncateOnStaleAppend,
@@ -216,6 +229,8 @@ impl Mutant {
         Mutant::AcknowledgeBeforeFsync,
         Mutant::ForgetClientSessions,
         Mutant::AcknowledgeBeforeCommit,
+        Mutant::SkipBodyChecksums,
+        Mutant::KeepTornTail,
     ];
 
     /// The name used on the command line.
@@ -228,6 +243,8 @@ impl Mutant {
             Mutant::AcknowledgeBeforeFsync => "acknowledge-before-fsync",
             Mutant::ForgetClientSessions => "forget-client-sessions",
             Mutant::AcknowledgeBeforeCommit => "acknowledge-before-commit",
+            Mutant::SkipBodyChecksums => "skip-body-checksums",
+            Mutant::KeepTornTail => "keep-torn-tail",
         }
     }
 }

@@ -148,9 +148,10 @@ impl World {
             FaultKind::ClockDrift => self.clock_drift(),
             FaultKind::TornWrite => self.torn_write(),
             FaultKind::BitFlip => self.bit_flip(),
-            FaultKind::CrashVoters | FaultKind::DeposedLeader | FaultKind::LeaderChurn => {
-                self.strike_targeted(fault)
-            }
+            FaultKind::CrashVoters
+            | FaultKind::DeposedLeader
+            | FaultKind::LeaderChurn
+            | FaultKind::DamagedEntry => self.strike_targeted(fault),
         }
     }
 
@@ -348,7 +349,9 @@ impl World {
         }
         let offset = self.rng.gen_range(0..length) as u64;
         let mask = 1u8 << self.rng.gen_range(0..8);
-        let _ = self.nodes[node].disk.flip_bits(&file, offset, mask);
+        if self.nodes[node].disk.flip_bits(&file, offset, mask).is_ok() {
+            self.nodes[node].damaged = true;
+        }
         self.recorder.note(
             self.now,
             node,
@@ -385,7 +388,7 @@ impl World {
 }
 
 /// Listing a simulated node's log files.
-trait LogFiles {
+pub(super) trait LogFiles {
     fn list_log_files(&self) -> Vec<std::path::PathBuf>;
 }
 

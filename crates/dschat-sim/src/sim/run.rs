@@ -131,6 +131,7 @@ pub fn run(config: SimConfig) -> Result<SimOutcome, String> {
             let drain_until = world.now + DRAIN_LIMIT;
             world.run_while_not(drain_until, |world| !world.clients_busy());
             verdicts.push(quiesce(&mut world));
+            verdicts.push(rejoined(&world));
         }
         final_reads(&mut world);
     }
@@ -335,6 +336,42 @@ fn quiesce(world: &mut World) -> Verdict {
             format!(
                 "states differ at applied index {index}: groups {}",
                 groups.join(" vs ")
+            ),
+        )
+    }
+}
+
+/// After the heal, every node whose disk was not damaged must be running again: a crash,
+/// even one that tore the last write, must leave a log the node restarts from (TESTING.md
+/// row 13). Convergence then shows it caught up. A node whose disk had a bit flipped may
+/// refuse to start (row 12: it must not lead or vote with a damaged log).
+fn rejoined(world: &World) -> Verdict {
+    let missing: Vec<String> = world
+        .nodes
+        .iter()
+        .filter(|node| !node.damaged)
+        .filter_map(|node| match &node.replica {
+            Ok(_) => None,
+            Err(down) => Some(format!("n{} ({down:?})", node.id)),
+        })
+        .collect();
+    let damaged = world.nodes.iter().filter(|node| node.damaged).count();
+    if missing.is_empty() {
+        verdict(
+            "rejoined after heal",
+            Status::Pass,
+            format!(
+                "{} undamaged nodes running ({damaged} with a damaged disk excused)",
+                world.nodes.len() - damaged
+            ),
+        )
+    } else {
+        verdict(
+            "rejoined after heal",
+            Status::Fail,
+            format!(
+                "nodes whose disks were not damaged are still down: {}",
+                missing.join(", ")
             ),
         )
     }
