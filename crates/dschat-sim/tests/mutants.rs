@@ -8,7 +8,8 @@
 //! (`commit-earlier-term-by-counting`, `leader-churn` with one entry per log request), 6
 //! (`truncate-on-stale-append`), 7 (`acknowledge-before-commit`, `leader-churn`) and 14
 //! (`forget-client-sessions`), 12 (`skip-body-checksums`, schedule `damaged-entry`) and 13
-//! (`keep-torn-tail`, faults `torn-write` and `crash`). The bounds below leave
+//! (`keep-torn-tail`, faults `torn-write` and `crash`); 9 (`no-pre-vote-or-check-quorum`,
+//! schedule `disruptive-node`). The bounds below leave
 //! room: at the time of writing each mutant was caught by the first or second seed tried.
 #![cfg(feature = "bug-switches")]
 
@@ -111,4 +112,9 @@ fn replaying_a_damaged_entry_without_checking_its_checksum_diverges() {
 #[test]
 fn writing_after_a_torn_tail_keeps_the_node_from_rejoining() {
     assert_caught(Mutant::KeepTornTail, "torn-write,crash", 1..=4);
+}
+
+#[test]
+fn without_pre_vote_and_check_quorum_a_cut_off_node_leaves_the_majority_leaderless() {
+    assert_caught(Mutant::NoPreVoteOrCheckQuorum, "disruptive-node", 1..=4);
 }

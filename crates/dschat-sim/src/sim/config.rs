@@ -89,11 +89,14 @@ pub enum FaultKind {
     /// entry's payload is flipped on its disk, and it restarts at once, so it recovers from
     /// the damaged entry (TESTING.md row 12).
     DamagedEntry,
+    /// A follower is cut off, then can send but not hear, then rejoins, while a probe measures
+    /// how long the others go without a leader (TESTING.md row 9; see `disruption.rs`).
+    DisruptiveNode,
 }
 
 impl FaultKind {
     /// Every fault kind, in order.
-    pub const ALL: [FaultKind; 18] = [
+    pub const ALL: [FaultKind; 19] = [
         FaultKind::Loss,
         FaultKind::Duplication,
         FaultKind::Reordering,
@@ -112,6 +115,7 @@ impl FaultKind {
         FaultKind::DeposedLeader,
         FaultKind::LeaderChurn,
         FaultKind::DamagedEntry,
+        FaultKind::DisruptiveNode,
     ];
 
     /// The name used on the command line.
@@ -135,13 +139,14 @@ impl FaultKind {
             FaultKind::DeposedLeader => "deposed-leader",
             FaultKind::LeaderChurn => "leader-churn",
             FaultKind::DamagedEntry => "damaged-entry",
+            FaultKind::DisruptiveNode => "disruptive-node",
         }
     }
 
     /// Parses a comma-separated list: fault names, `all`, `none`, `network` (loss, duplicate,
     /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk` (crash,
     /// torn-write, bit-flip, damaged-entry), `targeted` (crash-voters, deposed-leader,
-    /// leader-churn, damaged-entry).
+    /// leader-churn, damaged-entry, disruptive-node).
     pub fn parse_list(text: &str) -> Result<BTreeSet<FaultKind>, String> {
         let mut set = BTreeSet::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -161,7 +166,13 @@ impl FaultKind {
                 "process" => &[Crash, Pause],
                 "clock" => &[ClockOffset, ClockDrift, ClockJump],
                 "disk" => &[Crash, TornWrite, BitFlip, DamagedEntry],
-                "targeted" => &[CrashVoters, DeposedLeader, LeaderChurn, DamagedEntry],
+                "targeted" => &[
+                    CrashVoters,
+                    DeposedLeader,
+                    LeaderChurn,
+                    DamagedEntry,
+                    DisruptiveNode,
+                ],
                 name => match FaultKind::ALL.iter().find(|kind| kind.name() == name) {
                     Some(kind) => std::slice::from_ref(kind),
                     None => {
@@ -217,11 +228,14 @@ pub enum Mutant {
     /// Storage: recovery leaves a torn tail in place and writes after it, so the next
     /// recovery meets damage mid-log and the node can never restart (row 13).
     KeepTornTail,
+    /// Raft: no pre-vote and no check-quorum, so a cut-off node raises its term and disrupts
+    /// the healthy majority when its messages get through (row 9).
+    NoPreVoteOrCheckQuorum,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 9] = [
+    pub const ALL: [Mutant; 10] = [
         Mutant::VoteWithoutPersist,
         Mutant::CommitEarlierTermByCounting,
         Mutant::TruncateOnStaleAppend,
@@ -231,6 +245,7 @@ impl Mutant {
         Mutant::AcknowledgeBeforeCommit,
         Mutant::SkipBodyChecksums,
         Mutant::KeepTornTail,
+        Mutant::NoPreVoteOrCheckQuorum,
     ];
 
     /// The name used on the command line.
@@ -245,6 +260,7 @@ impl Mutant {
             Mutant::AcknowledgeBeforeCommit => "acknowledge-before-commit",
             Mutant::SkipBodyChecksums => "skip-body-checksums",
             Mutant::KeepTornTail => "keep-torn-tail",
+            Mutant::NoPreVoteOrCheckQuorum => "no-pre-vote-or-check-quorum",
         }
     }
 }

@@ -24,6 +24,8 @@
 //!   with lost unsynced writes, power loss during a sync (torn writes), pauses, clock faults,
 //!   bit flips in one node's log.
 //! - [`targeted`]: fault schedules aimed at one protocol moment (a vote, a deposed leader).
+//! - [`disruption`]: a follower isolated, then deaf, then rejoining, and a probe that
+//!   measures how long the rest of the cluster goes without a leader meanwhile.
 //! - [`workload`]: the clients (Jepsen processes) and their operations.
 //! - [`invariants`]: checked after every step.
 //! - [`recorder`]: the history, the trace and counters.
@@ -35,6 +37,7 @@
 //! deferred events run at the end of its pause even if the heal comes earlier.
 
 pub mod config;
+pub mod disruption;
 pub mod invariants;
 pub mod nemesis;
 pub mod network;

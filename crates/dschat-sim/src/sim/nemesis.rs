@@ -50,6 +50,18 @@ pub enum Action {
         /// The node.
         node: usize,
     },
+    /// The disruptive-node episode moves to its next phase (see `disruption.rs`).
+    DisruptionPhase {
+        /// The episode.
+        episode: u64,
+        /// The partition episode it holds.
+        partition: u64,
+    },
+    /// Look for the majority's leader during a disruptive-node episode.
+    ProbeLeader {
+        /// The episode.
+        episode: u64,
+    },
 }
 
 /// The nemesis's own state.
@@ -58,9 +70,9 @@ pub struct Nemesis {
     /// Whether the fault phase is on.
     pub active: bool,
     /// The current partition episode, if any.
-    partition: Option<u64>,
+    pub(super) partition: Option<u64>,
     /// The current network spell, if any.
-    spell: Option<u64>,
+    pub(super) spell: Option<u64>,
     next_id: u64,
     /// The one node whose files may be damaged.
     pub bit_flip_node: usize,
@@ -124,6 +136,10 @@ impl World {
                 self.crash_trapped_voter(node, incarnation)
             }
             Action::SteerClients { node } if self.nemesis.active => self.steer_clients(node),
+            Action::DisruptionPhase { episode, partition } if self.nemesis.active => {
+                self.next_disruption_phase(episode, partition)
+            }
+            Action::ProbeLeader { episode } if self.nemesis.active => self.probe_leader(episode),
             _ => {}
         }
     }
@@ -133,6 +149,7 @@ impl World {
         let Some(&fault) = faults.choose(&mut self.rng) else {
             return;
         };
+        self.disruption_on_strike(fault);
         match fault {
             FaultKind::Loss
             | FaultKind::Duplication
@@ -152,6 +169,7 @@ impl World {
             | FaultKind::DeposedLeader
             | FaultKind::LeaderChurn
             | FaultKind::DamagedEntry => self.strike_targeted(fault),
+            FaultKind::DisruptiveNode => self.start_disruption(),
         }
     }
 
@@ -365,6 +383,7 @@ impl World {
         self.nemesis.active = false;
         self.nemesis.partition = None;
         self.targeted = super::targeted::Targeted::default();
+        self.end_disruption_at_heal();
         self.nemesis.spell = None;
         if !self.network.cut_links().is_empty() {
             self.recorder.partition_end(self.now);

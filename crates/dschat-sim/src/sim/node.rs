@@ -181,6 +181,11 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
         Some(Mutant::TruncateOnStaleAppend) => config.bugs.truncate_on_stale_append = true,
         #[cfg(feature = "bug-switches")]
         Some(Mutant::ReadWithoutConfirmation) => config.bugs.read_without_confirmation = true,
+        #[cfg(feature = "bug-switches")]
+        Some(Mutant::NoPreVoteOrCheckQuorum) => {
+            config.pre_vote = false;
+            config.check_quorum = false;
+        }
         #[cfg(not(feature = "bug-switches"))]
         Some(mutant) => {
             return Err(ReplicaError::Raft(raft::Error::InvalidConfig(format!(

@@ -10,7 +10,7 @@ use dschat_core::state_machine::StateMachine;
 use dschat_replica::{Outcome, Request};
 use serde_json::json;
 
-use super::config::{Micros, SimConfig, Workload, SECOND};
+use super::config::{Micros, SimConfig, Workload, MILLISECOND, SECOND};
 use super::recorder::Counters;
 use super::workload::{self, OpKind, CHAT_ROOMS, REGISTER_KEYS, SIMULATED_PASSWORD_HASH};
 use super::world::World;
@@ -141,6 +141,7 @@ pub fn run(config: SimConfig) -> Result<SimOutcome, String> {
         .map(|(now, before)| now.saturating_sub(before));
     let checking_started = Instant::now();
     verdicts.push(invariant_verdict(&world));
+    verdicts.push(disruption_verdict(&world));
     verdicts.extend(history_verdicts(&world.recorder.history, config.workload));
     let checking_wall = checking_started.elapsed();
     let first_violation_at = world.invariants.violations.first().map(|(at, _)| *at);
@@ -466,6 +467,45 @@ fn invariant_verdict(world: &World) -> Verdict {
             "invariants (election safety, state machine safety, log matching, digests)",
             Status::Fail,
             format!("at {:.3} s: {text}", *at as f64 / 1e6),
+        ),
+    }
+}
+
+/// Whether the majority kept a leader through every judged disruptive-node episode
+/// (TESTING.md row 9; see `disruption.rs`).
+fn disruption_verdict(world: &World) -> Verdict {
+    use super::disruption::LEADERLESS_BOUND;
+    let disruption = &world.disruption;
+    let name = "leader despite a disruptive node";
+    let worst = disruption
+        .judged
+        .iter()
+        .map(|&(_, _, leaderless, _)| leaderless)
+        .max()
+        .unwrap_or(0);
+    match disruption.failures().first() {
+        None => verdict(
+            name,
+            Status::Pass,
+            format!(
+                "{} episodes judged ({} voided by other faults or cut short by the heal); at most {} ms without a leader",
+                disruption.judged.len(),
+                disruption.voided,
+                worst / MILLISECOND
+            ),
+        ),
+        Some(&(started, node, leaderless, longest)) => verdict(
+            name,
+            Status::Fail,
+            format!(
+                "while n{} was cut off, deaf, then rejoining (from {:.3} s), the connected majority \
+                 was without a leader for {} ms in total (longest stretch {} ms; bound {} ms)",
+                node + 1,
+                started as f64 / 1e6,
+                leaderless / MILLISECOND,
+                longest / MILLISECOND,
+                LEADERLESS_BOUND / MILLISECOND
+            ),
         ),
     }
 }
