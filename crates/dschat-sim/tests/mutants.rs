@@ -9,7 +9,8 @@
 //! (`truncate-on-stale-append`), 7 (`acknowledge-before-commit`, `leader-churn`) and 14
 //! (`forget-client-sessions`), 12 (`skip-body-checksums`, schedule `damaged-entry`) and 13
 //! (`keep-torn-tail`, faults `torn-write` and `crash`); 9 (`no-pre-vote-or-check-quorum`,
-//! schedule `disruptive-node`). The bounds below leave
+//! schedule `disruptive-node`); 8 (`allow-overlapping-membership-changes`, schedule
+//! `membership`). The bounds below leave
 //! room: at the time of writing each mutant was caught by the first or second seed tried.
 #![cfg(feature = "bug-switches")]
 
@@ -117,4 +118,13 @@ fn writing_after_a_torn_tail_keeps_the_node_from_rejoining() {
 #[test]
 fn without_pre_vote_and_check_quorum_a_cut_off_node_leaves_the_majority_leaderless() {
     assert_caught(Mutant::NoPreVoteOrCheckQuorum, "disruptive-node", 1..=4);
+}
+
+#[test]
+fn two_overlapping_membership_changes_let_disjoint_majorities_commit() {
+    assert_caught(
+        Mutant::AllowOverlappingMembershipChanges,
+        "membership",
+        1..=4,
+    );
 }

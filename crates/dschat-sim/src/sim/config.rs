@@ -92,11 +92,14 @@ pub enum FaultKind {
     /// A follower is cut off, then can send but not hear, then rejoins, while a probe measures
     /// how long the others go without a leader (TESTING.md row 9; see `disruption.rs`).
     DisruptiveNode,
+    /// Membership changes at the leader: remove and re-add nodes, remove the leader, and two
+    /// overlapping removals under a partition (TESTING.md row 8; see `membership.rs`).
+    MembershipChange,
 }
 
 impl FaultKind {
     /// Every fault kind, in order.
-    pub const ALL: [FaultKind; 19] = [
+    pub const ALL: [FaultKind; 20] = [
         FaultKind::Loss,
         FaultKind::Duplication,
         FaultKind::Reordering,
@@ -116,6 +119,7 @@ impl FaultKind {
         FaultKind::LeaderChurn,
         FaultKind::DamagedEntry,
         FaultKind::DisruptiveNode,
+        FaultKind::MembershipChange,
     ];
 
     /// The name used on the command line.
@@ -140,13 +144,14 @@ impl FaultKind {
             FaultKind::LeaderChurn => "leader-churn",
             FaultKind::DamagedEntry => "damaged-entry",
             FaultKind::DisruptiveNode => "disruptive-node",
+            FaultKind::MembershipChange => "membership",
         }
     }
 
     /// Parses a comma-separated list: fault names, `all`, `none`, `network` (loss, duplicate,
     /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk` (crash,
     /// torn-write, bit-flip, damaged-entry), `targeted` (crash-voters, deposed-leader,
-    /// leader-churn, damaged-entry, disruptive-node).
+    /// leader-churn, damaged-entry, disruptive-node, membership).
     pub fn parse_list(text: &str) -> Result<BTreeSet<FaultKind>, String> {
         let mut set = BTreeSet::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -172,6 +177,7 @@ impl FaultKind {
                     LeaderChurn,
                     DamagedEntry,
                     DisruptiveNode,
+                    MembershipChange,
                 ],
                 name => match FaultKind::ALL.iter().find(|kind| kind.name() == name) {
                     Some(kind) => std::slice::from_ref(kind),
@@ -231,11 +237,13 @@ pub enum Mutant {
     /// Raft: no pre-vote and no check-quorum, so a cut-off node raises its term and disrupts
     /// the healthy majority when its messages get through (row 9).
     NoPreVoteOrCheckQuorum,
+    /// Raft: a leader accepts a membership change while another is uncommitted (row 8).
+    AllowOverlappingMembershipChanges,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 10] = [
+    pub const ALL: [Mutant; 11] = [
         Mutant::VoteWithoutPersist,
         Mutant::CommitEarlierTermByCounting,
         Mutant::TruncateOnStaleAppend,
@@ -246,6 +254,7 @@ impl Mutant {
         Mutant::SkipBodyChecksums,
         Mutant::KeepTornTail,
         Mutant::NoPreVoteOrCheckQuorum,
+        Mutant::AllowOverlappingMembershipChanges,
     ];
 
     /// The name used on the command line.
@@ -261,6 +270,7 @@ impl Mutant {
             Mutant::SkipBodyChecksums => "skip-body-checksums",
             Mutant::KeepTornTail => "keep-torn-tail",
             Mutant::NoPreVoteOrCheckQuorum => "no-pre-vote-or-check-quorum",
+            Mutant::AllowOverlappingMembershipChanges => "allow-overlapping-membership-changes",
         }
     }
 }

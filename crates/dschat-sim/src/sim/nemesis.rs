@@ -170,6 +170,7 @@ impl World {
             | FaultKind::LeaderChurn
             | FaultKind::DamagedEntry => self.strike_targeted(fault),
             FaultKind::DisruptiveNode => self.start_disruption(),
+            FaultKind::MembershipChange => self.change_membership(),
         }
     }
 

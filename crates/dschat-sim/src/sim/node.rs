@@ -182,6 +182,10 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
         #[cfg(feature = "bug-switches")]
         Some(Mutant::ReadWithoutConfirmation) => config.bugs.read_without_confirmation = true,
         #[cfg(feature = "bug-switches")]
+        Some(Mutant::AllowOverlappingMembershipChanges) => {
+            config.bugs.allow_overlapping_membership_changes = true
+        }
+        #[cfg(feature = "bug-switches")]
         Some(Mutant::NoPreVoteOrCheckQuorum) => {
             config.pre_vote = false;
             config.check_quorum = false;

@@ -295,8 +295,8 @@ fn liveness(world: &mut World) -> Verdict {
     }
 }
 
-/// Waits until every running node has applied everything the leader committed, and compares
-/// their state digests.
+/// Waits until every running member of the cluster (see `World::members`) has applied
+/// everything the leader committed, and compares their state digests.
 fn quiesce(world: &mut World) -> Verdict {
     let limit = world.now + QUIESCE_LIMIT;
     let converged = world.run_while_not(limit, |world| converged(world).is_some());
@@ -312,7 +312,11 @@ fn quiesce(world: &mut World) -> Verdict {
         );
     };
     let mut digests: HashMap<[u8; 32], Vec<u64>> = HashMap::new();
+    let members = world.members();
     for node in &world.nodes {
+        if !members.contains(&(node.id as usize - 1)) {
+            continue;
+        }
         if let Ok(replica) = &node.replica {
             digests
                 .entry(replica.chat().digest())
@@ -384,9 +388,11 @@ fn converged(world: &World) -> Option<LogIndex> {
     if status.commit_index != status.last_index || status.role != RoleKind::Leader {
         return None;
     }
+    let members = world.members();
     let all_applied = world
         .nodes
         .iter()
+        .filter(|node| members.contains(&(node.id as usize - 1)))
         .filter_map(|node| node.replica.as_ref().ok())
         .all(|replica| replica.chat().applied_index() == status.commit_index);
     all_applied.then_some(status.commit_index)
@@ -419,13 +425,17 @@ fn applied_summary(world: &World) -> String {
     parts.join("; ")
 }
 
-/// Reads every room (or key) on every running node, after convergence, into the history.
+/// Reads every room (or key) on every running member, after convergence, into the history.
 fn final_reads(world: &mut World) {
     let now = world.now;
+    let members = world.members();
     for index in 0..world.nodes.len() {
         let Ok(replica) = &world.nodes[index].replica else {
             continue;
         };
+        if !members.contains(&index) {
+            continue;
+        }
         let process = FINAL_READ_PROCESS + index as u64;
         let mut events = Vec::new();
         let reads: Vec<(OpKind, &str)> = match world.config.workload {

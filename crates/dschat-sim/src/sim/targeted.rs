@@ -379,7 +379,7 @@ impl World {
 
     /// Cuts the nodes of `side` (ids) off from the others for `length`, ending any partition
     /// in progress.
-    fn cut_off(&mut self, side: &BTreeSet<u64>, length: Micros, description: &str) {
+    pub(super) fn cut_off(&mut self, side: &BTreeSet<u64>, length: Micros, description: &str) {
         let nodes: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
         self.network.heal();
         self.network.cut(split(&nodes, side));

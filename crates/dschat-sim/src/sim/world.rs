@@ -365,7 +365,7 @@ impl World {
 
     /// Calls the node's replica and carries out the effects; a storage failure (a simulated
     /// power loss during a sync, or damage) takes the node down.
-    fn call_replica(
+    pub(super) fn call_replica(
         &mut self,
         node: usize,
         call: impl FnOnce(&mut dschat_replica::Replica, u64) -> Result<Effects, ReplicaError>,
