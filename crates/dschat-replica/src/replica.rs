@@ -680,4 +680,13 @@ impl Replica {
     pub fn set_storage_bug_switches(&mut self, switches: dschat_storage::wal::WalBugSwitches) {
         self.storage.set_bug_switches(switches);
     }
+
+    /// Turns on deliberately broken snapshot-file behaviours (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn set_snapshot_bug_switches(
+        &mut self,
+        switches: dschat_storage::snapshot_file::SnapshotFileBugSwitches,
+    ) {
+        self.storage.set_snapshot_bug_switches(switches);
+    }
 }

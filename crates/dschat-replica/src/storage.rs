@@ -241,6 +241,15 @@ impl ReplicaStorage {
     pub fn set_bug_switches(&mut self, switches: dschat_storage::wal::WalBugSwitches) {
         self.wal.set_bug_switches(switches);
     }
+
+    /// Turns on deliberately broken snapshot-file behaviours (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn set_snapshot_bug_switches(
+        &mut self,
+        switches: dschat_storage::snapshot_file::SnapshotFileBugSwitches,
+    ) {
+        self.snapshot_file.set_bug_switches(switches);
+    }
 }
 
 fn encode_entry(entry: &Entry) -> WalEntry {

@@ -10,7 +10,7 @@
 //! (`forget-client-sessions`), 12 (`skip-body-checksums`, schedule `damaged-entry`) and 13
 //! (`keep-torn-tail`, faults `torn-write` and `crash`); 9 (`no-pre-vote-or-check-quorum`,
 //! schedule `disruptive-node`); 8 (`allow-overlapping-membership-changes`, schedule
-//! `membership`). The bounds below leave
+//! `membership`); 10 (`snapshot-rename-before-sync`, faults `crash`). The bounds below leave
 //! room: at the time of writing each mutant was caught by the first or second seed tried.
 #![cfg(feature = "bug-switches")]
 
@@ -127,4 +127,9 @@ fn two_overlapping_membership_changes_let_disjoint_majorities_commit() {
         "membership",
         1..=4,
     );
+}
+
+#[test]
+fn renaming_a_snapshot_before_syncing_it_loses_the_node_at_the_next_crash() {
+    assert_caught(Mutant::SnapshotRenameBeforeSync, "crash", 1..=4);
 }

@@ -239,11 +239,14 @@ pub enum Mutant {
     NoPreVoteOrCheckQuorum,
     /// Raft: a leader accepts a membership change while another is uncommitted (row 8).
     AllowOverlappingMembershipChanges,
+    /// Storage: a snapshot file is renamed into place before it is synced, so a crash after
+    /// the log prefix it covers is dropped leaves a torn snapshot and no log (row 10).
+    SnapshotRenameBeforeSync,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 11] = [
+    pub const ALL: [Mutant; 12] = [
         Mutant::VoteWithoutPersist,
         Mutant::CommitEarlierTermByCounting,
         Mutant::TruncateOnStaleAppend,
@@ -255,6 +258,7 @@ impl Mutant {
         Mutant::KeepTornTail,
         Mutant::NoPreVoteOrCheckQuorum,
         Mutant::AllowOverlappingMembershipChanges,
+        Mutant::SnapshotRenameBeforeSync,
     ];
 
     /// The name used on the command line.
@@ -271,6 +275,7 @@ impl Mutant {
             Mutant::KeepTornTail => "keep-torn-tail",
             Mutant::NoPreVoteOrCheckQuorum => "no-pre-vote-or-check-quorum",
             Mutant::AllowOverlappingMembershipChanges => "allow-overlapping-membership-changes",
+            Mutant::SnapshotRenameBeforeSync => "snapshot-rename-before-sync",
         }
     }
 }

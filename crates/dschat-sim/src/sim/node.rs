@@ -169,7 +169,8 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
             | Mutant::ForgetClientSessions
             | Mutant::AcknowledgeBeforeCommit
             | Mutant::SkipBodyChecksums
-            | Mutant::KeepTornTail,
+            | Mutant::KeepTornTail
+            | Mutant::SnapshotRenameBeforeSync,
         ) => {}
         #[cfg(feature = "bug-switches")]
         Some(Mutant::VoteWithoutPersist) => config.bugs.vote_without_persist = true,
@@ -225,6 +226,10 @@ fn open_replica(
 
 #[allow(unused_variables)]
 fn apply_replica_mutant(replica: &mut Replica, mutant: Option<Mutant>) {
+    #[cfg(feature = "bug-switches")]
+    replica.set_snapshot_bug_switches(dschat_storage::snapshot_file::SnapshotFileBugSwitches {
+        rename_before_sync: mutant == Some(Mutant::SnapshotRenameBeforeSync),
+    });
     #[cfg(feature = "bug-switches")]
     replica.set_bug_switches(dschat_replica::ReplicaBugSwitches {
         forget_client_sessions: mutant == Some(Mutant::ForgetClientSessions),
