@@ -73,3 +73,12 @@ fn read_without_confirming_leadership_is_stale() {
         "stale read",
     );
 }
+
+#[test]
+fn two_overlapping_membership_changes_let_disjoint_majorities_commit() {
+    assert_script_catches(
+        "allow-overlapping-membership-changes",
+        "membership_overlapping_removals",
+        "state machine safety",
+    );
+}

@@ -171,8 +171,37 @@ impl Replica {
         directory: &Path,
         config: ReplicaConfig,
     ) -> Result<Replica, ReplicaError> {
-        let (mut storage, recovered) =
+        let (storage, recovered) =
             ReplicaStorage::open(disk.clone(), directory, config.wal.clone())?;
+        Replica::start(disk, directory, config, storage, recovered)
+    }
+
+    /// [`Replica::open`] with deliberately broken storage behaviours on from the start, the
+    /// log's recovery included (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn open_with_storage_bug_switches(
+        disk: Arc<dyn Disk>,
+        directory: &Path,
+        config: ReplicaConfig,
+        switches: dschat_storage::wal::WalBugSwitches,
+    ) -> Result<Replica, ReplicaError> {
+        let (storage, recovered) = ReplicaStorage::open_with_bug_switches(
+            disk.clone(),
+            directory,
+            config.wal.clone(),
+            switches,
+        )?;
+        Replica::start(disk, directory, config, storage, recovered)
+    }
+
+    /// Builds the replica from its recovered storage.
+    fn start(
+        disk: Arc<dyn Disk>,
+        directory: &Path,
+        config: ReplicaConfig,
+        mut storage: ReplicaStorage,
+        recovered: crate::storage::Recovered,
+    ) -> Result<Replica, ReplicaError> {
         let mut restored = recovered.raft;
         let chat = match &restored.snapshot {
             Some(snapshot) => {
@@ -653,5 +682,14 @@ impl Replica {
     #[cfg(feature = "bug-switches")]
     pub fn set_storage_bug_switches(&mut self, switches: dschat_storage::wal::WalBugSwitches) {
         self.storage.set_bug_switches(switches);
+    }
+
+    /// Turns on deliberately broken snapshot-file behaviours (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn set_snapshot_bug_switches(
+        &mut self,
+        switches: dschat_storage::snapshot_file::SnapshotFileBugSwitches,
+    ) {
+        self.storage.set_snapshot_bug_switches(switches);
     }
 }

@@ -66,6 +66,30 @@ impl ReplicaStorage {
             .map_err(|error| StorageError::io("creating the data directory", error))?;
         let snapshot_file = SnapshotFile::new(disk.clone(), &directory.join("snapshot"));
         let wal = Wal::open_on(disk, &directory.join("log"), wal_options)?;
+        ReplicaStorage::recover_with(wal, snapshot_file, directory)
+    }
+
+    /// [`ReplicaStorage::open`] with deliberately broken log behaviours on from the start,
+    /// the log's recovery included (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn open_with_bug_switches(
+        disk: Arc<dyn Disk>,
+        directory: &Path,
+        wal_options: WalOptions,
+        switches: dschat_storage::wal::WalBugSwitches,
+    ) -> Result<(ReplicaStorage, Recovered), ReplicaError> {
+        disk.create_dir_all(&directory.join("log"))
+            .map_err(|error| StorageError::io("creating the data directory", error))?;
+        let snapshot_file = SnapshotFile::new(disk.clone(), &directory.join("snapshot"));
+        let wal = Wal::open_with_bug_switches(disk, &directory.join("log"), wal_options, switches)?;
+        ReplicaStorage::recover_with(wal, snapshot_file, directory)
+    }
+
+    fn recover_with(
+        wal: Wal,
+        snapshot_file: SnapshotFile,
+        directory: &Path,
+    ) -> Result<(ReplicaStorage, Recovered), ReplicaError> {
         let mut storage = ReplicaStorage {
             wal,
             snapshot_file,
@@ -216,6 +240,15 @@ impl ReplicaStorage {
     #[cfg(feature = "bug-switches")]
     pub fn set_bug_switches(&mut self, switches: dschat_storage::wal::WalBugSwitches) {
         self.wal.set_bug_switches(switches);
+    }
+
+    /// Turns on deliberately broken snapshot-file behaviours (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn set_snapshot_bug_switches(
+        &mut self,
+        switches: dschat_storage::snapshot_file::SnapshotFileBugSwitches,
+    ) {
+        self.snapshot_file.set_bug_switches(switches);
     }
 }
 

@@ -7,7 +7,10 @@
 //! (`acknowledge-before-fsync`), 3 (`read-without-confirmation`, `deposed-leader`), 5
 //! (`commit-earlier-term-by-counting`, `leader-churn` with one entry per log request), 6
 //! (`truncate-on-stale-append`), 7 (`acknowledge-before-commit`, `leader-churn`) and 14
-//! (`forget-client-sessions`). The bounds below leave
+//! (`forget-client-sessions`), 12 (`skip-body-checksums`, schedule `damaged-entry`) and 13
+//! (`keep-torn-tail`, faults `torn-write` and `crash`); 9 (`no-pre-vote-or-check-quorum`,
+//! schedule `disruptive-node`); 8 (`allow-overlapping-membership-changes`, schedule
+//! `membership`); 10 (`snapshot-rename-before-sync`, faults `crash`). The bounds below leave
 //! room: at the time of writing each mutant was caught by the first or second seed tried.
 #![cfg(feature = "bug-switches")]
 
@@ -100,4 +103,33 @@ fn acknowledging_a_post_before_it_commits_loses_it_when_the_leader_is_cut_off() 
 #[test]
 fn truncating_on_a_stale_append_is_caught() {
     assert_caught(Mutant::TruncateOnStaleAppend, "all", 1..=3);
+}
+
+#[test]
+fn replaying_a_damaged_entry_without_checking_its_checksum_diverges() {
+    assert_caught(Mutant::SkipBodyChecksums, "damaged-entry", 1..=4);
+}
+
+#[test]
+fn writing_after_a_torn_tail_keeps_the_node_from_rejoining() {
+    assert_caught(Mutant::KeepTornTail, "torn-write,crash", 1..=4);
+}
+
+#[test]
+fn without_pre_vote_and_check_quorum_a_cut_off_node_leaves_the_majority_leaderless() {
+    assert_caught(Mutant::NoPreVoteOrCheckQuorum, "disruptive-node", 1..=4);
+}
+
+#[test]
+fn two_overlapping_membership_changes_let_disjoint_majorities_commit() {
+    assert_caught(
+        Mutant::AllowOverlappingMembershipChanges,
+        "membership",
+        1..=4,
+    );
+}
+
+#[test]
+fn renaming_a_snapshot_before_syncing_it_loses_the_node_at_the_next_crash() {
+    assert_caught(Mutant::SnapshotRenameBeforeSync, "crash", 1..=4);
 }

@@ -115,3 +115,46 @@ fn fault_lists_parse_and_print_back() {
         .unwrap_err()
         .contains("unknown fault"));
 }
+
+/// Each targeted schedule, alone, leaves the correct build correct; the disruptive-node
+/// schedule is judged at least once (TESTING.md row 9), and the membership schedule changes
+/// the membership (row 8).
+#[test]
+fn each_targeted_schedule_alone_passes_on_the_correct_build() {
+    for schedule in FaultKind::parse_list("targeted").unwrap() {
+        for seed in 1..4 {
+            let outcome = assert_passes(SimConfig {
+                seed,
+                duration: 10 * SECOND,
+                faults: [schedule].into_iter().collect(),
+                max_batch_entries: if schedule == FaultKind::LeaderChurn {
+                    1
+                } else {
+                    1024
+                },
+                ..SimConfig::default()
+            });
+            if schedule == FaultKind::DisruptiveNode {
+                let verdict = outcome
+                    .verdicts
+                    .iter()
+                    .find(|v| v.name == "leader despite a disruptive node")
+                    .expect("the disruption verdict");
+                assert!(
+                    !verdict.detail.starts_with("0 episodes judged"),
+                    "seed {seed}: no disruptive-node episode was judged: {}",
+                    verdict.detail
+                );
+            }
+            if schedule == FaultKind::MembershipChange {
+                assert!(
+                    outcome
+                        .notes
+                        .iter()
+                        .any(|(_, _, text)| text.starts_with("membership change proposed")),
+                    "seed {seed}: the membership schedule changed nothing"
+                );
+            }
+        }
+    }
+}

@@ -24,8 +24,10 @@
 //! (`benches/wal_throughput.rs` shows such a committer thread).
 //!
 //! With the `bug-switches` feature (tests only), [`wal::WalBugSwitches`] and
-//! [`state_store::StateStoreBugSwitches`] re-introduce two classic storage bugs (acknowledging
-//! before fsync, saving the applied index apart from the state) so tests can show they catch them.
+//! [`state_store::StateStoreBugSwitches`] re-introduce classic storage bugs (acknowledging
+//! before fsync, replaying entries without checking their checksums, writing after a torn
+//! tail, saving the applied index apart from the state); [`snapshot_file::SnapshotFileBugSwitches`]
+//! renames a snapshot into place before syncing it. Tests show they catch them.
 //!
 //! # Known limitations
 //! - redb 2.6.4 does not survive a power loss *during its own recovery at open*: reopening then

@@ -191,6 +191,13 @@ fn encode_hard_state(hard_state: &HardState, output: &mut Vec<u8>) {
 /// Decodes the frame at the start of `bytes`, where `bytes` runs to the end of the file.
 /// Never panics, whatever `bytes` holds.
 pub fn decode_frame(bytes: &[u8]) -> FrameOutcome {
+    decode_frame_with(bytes, true)
+}
+
+/// [`decode_frame`], optionally without verifying the body checksum. Only the test-only bug
+/// switch `WalBugSwitches::skip_body_checksums` passes `false` (TESTING.md row 12): a damaged
+/// body whose bytes still parse is then taken for a valid record.
+pub(crate) fn decode_frame_with(bytes: &[u8], verify_body_checksum: bool) -> FrameOutcome {
     if bytes.len() < FRAME_HEADER_BYTES {
         return FrameOutcome::Incomplete;
     }
@@ -210,7 +217,7 @@ pub fn decode_frame(bytes: &[u8]) -> FrameOutcome {
     let Some(body) = bytes.get(FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + body_length) else {
         return FrameOutcome::Incomplete;
     };
-    if body_checksum != masked_checksum(body) {
+    if verify_body_checksum && body_checksum != masked_checksum(body) {
         return FrameOutcome::Corrupt("record body checksum mismatch".to_string());
     }
     match decode_body(body) {

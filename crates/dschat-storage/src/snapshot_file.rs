@@ -26,11 +26,24 @@ use crate::error::{StorageError, StorageResult};
 const MAGIC: &[u8; 8] = b"DSSNAP01";
 const HEADER_BYTES: usize = 8 + 8 + 8 + 4;
 
+/// Deliberately broken behaviours, so tests can show that the simulator catches them.
+#[cfg(feature = "bug-switches")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotFileBugSwitches {
+    /// [`SnapshotFile::save`] renames the new file over the old one without syncing it first,
+    /// so a power loss after the rename can leave the name pointing at a torn or empty file
+    /// once the log prefix it covers is gone (the ext4 zero-length-file bug; TESTING.md row
+    /// 10, a crash while writing a snapshot).
+    pub rename_before_sync: bool,
+}
+
 /// A snapshot stored in one file, replaced atomically. See the module documentation.
 #[derive(Debug)]
 pub struct SnapshotFile {
     disk: Arc<dyn Disk>,
     path: PathBuf,
+    #[cfg(feature = "bug-switches")]
+    bug_switches: SnapshotFileBugSwitches,
 }
 
 impl SnapshotFile {
@@ -39,7 +52,25 @@ impl SnapshotFile {
         SnapshotFile {
             disk,
             path: path.to_path_buf(),
+            #[cfg(feature = "bug-switches")]
+            bug_switches: SnapshotFileBugSwitches::default(),
         }
+    }
+
+    /// Turns deliberately broken behaviours on or off (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn set_bug_switches(&mut self, bug_switches: SnapshotFileBugSwitches) {
+        self.bug_switches = bug_switches;
+    }
+
+    /// Whether the new file is synced before it is renamed into place (always, unless a
+    /// test-only bug switch says not).
+    fn sync_before_rename(&self) -> bool {
+        #[cfg(feature = "bug-switches")]
+        if self.bug_switches.rename_before_sync {
+            return false;
+        }
+        true
     }
 
     /// The file's path.
@@ -81,7 +112,9 @@ impl SnapshotFile {
             .open(&temporary, OpenMode::CreateNew)
             .map_err(io("creating a new"))?;
         file.write_all_at(0, &bytes).map_err(io("writing a new"))?;
-        file.sync_data().map_err(io("syncing a new"))?;
+        if self.sync_before_rename() {
+            file.sync_data().map_err(io("syncing a new"))?;
+        }
         drop(file);
         self.disk
             .rename(&temporary, &self.path)
@@ -155,6 +188,27 @@ mod tests {
             file(&disk).load().unwrap(),
             Some((b"meta".to_vec(), b"data".to_vec()))
         );
+    }
+
+    /// The bug switch behaves as the bug: a power loss after a save returned loses the new
+    /// snapshot's bytes while its name survives.
+    #[cfg(feature = "bug-switches")]
+    #[test]
+    fn renaming_before_syncing_loses_a_saved_snapshot_at_power_loss() {
+        let disk = SimulatedDisk::new();
+        let mut broken = file(&disk);
+        broken.set_bug_switches(SnapshotFileBugSwitches {
+            rename_before_sync: true,
+        });
+        broken.save(b"meta", b"data").unwrap();
+        disk.crash(CrashPlan::Exact {
+            kept_unsynced_bytes: 0,
+            kept_directory_operations: 0,
+        });
+        assert!(matches!(
+            file(&disk).load(),
+            Err(StorageError::Corrupt { .. })
+        ));
     }
 
     #[test]

@@ -314,6 +314,7 @@ fn the_crash_test_catches_acknowledging_before_fsync() {
     let switches = Switches {
         wal: dschat_storage::wal::WalBugSwitches {
             acknowledge_before_fsync: true,
+            ..Default::default()
         },
     };
     let caught = seeds()

@@ -27,7 +27,8 @@ Examples:
 Faults (comma-separated, or a group): loss, duplicate, reorder, latency, partition,
 one-way, moving-partition, crash, pause, clock-offset, clock-drift, clock-jump,
 torn-write, bit-flip, and the targeted schedules crash-voters, deposed-leader,
-leader-churn; groups: all, none, network, process, clock, disk, targeted.
+leader-churn, damaged-entry, disruptive-node, membership; groups: all, none,
+network, process, clock, disk, targeted.
 
 A run that fails prints the one command that replays it, exactly.")]
 pub struct SimArgs {

@@ -26,6 +26,9 @@ pub struct BugSwitches {
     pub truncate_on_stale_append: bool,
     /// Answer a read-index read without confirming leadership with a heartbeat round.
     pub read_without_confirmation: bool,
+    /// Accept a membership change while another is still uncommitted, so two overlapping
+    /// one-server changes can leave old and new majorities disjoint (TESTING.md row 8).
+    pub allow_overlapping_membership_changes: bool,
 }
 
 /// Configuration of one node. `Config::default()` suits a cluster ticked every ~10 ms.
@@ -138,6 +141,9 @@ impl Config {
             Bug::CommitEarlierTermByCounting => self.bugs.commit_earlier_term_by_counting,
             Bug::TruncateOnStaleAppend => self.bugs.truncate_on_stale_append,
             Bug::ReadWithoutConfirmation => self.bugs.read_without_confirmation,
+            Bug::AllowOverlappingMembershipChanges => {
+                self.bugs.allow_overlapping_membership_changes
+            }
         }
     }
 
@@ -157,4 +163,5 @@ pub(crate) enum Bug {
     CommitEarlierTermByCounting,
     TruncateOnStaleAppend,
     ReadWithoutConfirmation,
+    AllowOverlappingMembershipChanges,
 }

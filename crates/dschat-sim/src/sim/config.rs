@@ -85,11 +85,21 @@ pub enum FaultKind {
     /// Three leader changes with partly replicated entries, each leader cut off right after
     /// it wins or commits: the Raft paper's figure 8 (TESTING.md rows 5 and 7).
     LeaderChurn,
+    /// A running node (the one whose disk may be damaged) crashes, one bit of a recent log
+    /// entry's payload is flipped on its disk, and it restarts at once, so it recovers from
+    /// the damaged entry (TESTING.md row 12).
+    DamagedEntry,
+    /// A follower is cut off, then can send but not hear, then rejoins, while a probe measures
+    /// how long the others go without a leader (TESTING.md row 9; see `disruption.rs`).
+    DisruptiveNode,
+    /// Membership changes at the leader: remove and re-add nodes, remove the leader, and two
+    /// overlapping removals under a partition (TESTING.md row 8; see `membership.rs`).
+    MembershipChange,
 }
 
 impl FaultKind {
     /// Every fault kind, in order.
-    pub const ALL: [FaultKind; 17] = [
+    pub const ALL: [FaultKind; 20] = [
         FaultKind::Loss,
         FaultKind::Duplication,
         FaultKind::Reordering,
@@ -107,6 +117,9 @@ impl FaultKind {
         FaultKind::CrashVoters,
         FaultKind::DeposedLeader,
         FaultKind::LeaderChurn,
+        FaultKind::DamagedEntry,
+        FaultKind::DisruptiveNode,
+        FaultKind::MembershipChange,
     ];
 
     /// The name used on the command line.
@@ -129,12 +142,16 @@ impl FaultKind {
             FaultKind::CrashVoters => "crash-voters",
             FaultKind::DeposedLeader => "deposed-leader",
             FaultKind::LeaderChurn => "leader-churn",
+            FaultKind::DamagedEntry => "damaged-entry",
+            FaultKind::DisruptiveNode => "disruptive-node",
+            FaultKind::MembershipChange => "membership",
         }
     }
 
     /// Parses a comma-separated list: fault names, `all`, `none`, `network` (loss, duplicate,
-    /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk`, `targeted`
-    /// (crash-voters, deposed-leader, leader-churn).
+    /// reorder, latency, partitions), `process` (crash, pause), `clock`, `disk` (crash,
+    /// torn-write, bit-flip, damaged-entry), `targeted` (crash-voters, deposed-leader,
+    /// leader-churn, damaged-entry, disruptive-node, membership).
     pub fn parse_list(text: &str) -> Result<BTreeSet<FaultKind>, String> {
         let mut set = BTreeSet::new();
         for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
@@ -153,8 +170,15 @@ impl FaultKind {
                 ],
                 "process" => &[Crash, Pause],
                 "clock" => &[ClockOffset, ClockDrift, ClockJump],
-                "disk" => &[Crash, TornWrite, BitFlip],
-                "targeted" => &[CrashVoters, DeposedLeader, LeaderChurn],
+                "disk" => &[Crash, TornWrite, BitFlip, DamagedEntry],
+                "targeted" => &[
+                    CrashVoters,
+                    DeposedLeader,
+                    LeaderChurn,
+                    DamagedEntry,
+                    DisruptiveNode,
+                    MembershipChange,
+                ],
                 name => match FaultKind::ALL.iter().find(|kind| kind.name() == name) {
                     Some(kind) => std::slice::from_ref(kind),
                     None => {
@@ -204,11 +228,25 @@ pub enum Mutant {
     ForgetClientSessions,
     /// Replica: a post is answered as soon as it is proposed, before it is committed (row 7).
     AcknowledgeBeforeCommit,
+    /// Storage: the log's recovery and reads skip record body checksums, so an entry damaged
+    /// by a bit flip is replayed and served as if the leader had sent it (row 12).
+    SkipBodyChecksums,
+    /// Storage: recovery leaves a torn tail in place and writes after it, so the next
+    /// recovery meets damage mid-log and the node can never restart (row 13).
+    KeepTornTail,
+    /// Raft: no pre-vote and no check-quorum, so a cut-off node raises its term and disrupts
+    /// the healthy majority when its messages get through (row 9).
+    NoPreVoteOrCheckQuorum,
+    /// Raft: a leader accepts a membership change while another is uncommitted (row 8).
+    AllowOverlappingMembershipChanges,
+    /// Storage: a snapshot file is renamed into place before it is synced, so a crash after
+    /// the log prefix it covers is dropped leaves a torn snapshot and no log (row 10).
+    SnapshotRenameBeforeSync,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 7] = [
+    pub const ALL: [Mutant; 12] = [
         Mutant::VoteWithoutPersist,
         Mutant::CommitEarlierTermByCounting,
         Mutant::TruncateOnStaleAppend,
@@ -216,6 +254,11 @@ impl Mutant {
         Mutant::AcknowledgeBeforeFsync,
         Mutant::ForgetClientSessions,
         Mutant::AcknowledgeBeforeCommit,
+        Mutant::SkipBodyChecksums,
+        Mutant::KeepTornTail,
+        Mutant::NoPreVoteOrCheckQuorum,
+        Mutant::AllowOverlappingMembershipChanges,
+        Mutant::SnapshotRenameBeforeSync,
     ];
 
     /// The name used on the command line.
@@ -228,6 +271,11 @@ impl Mutant {
             Mutant::AcknowledgeBeforeFsync => "acknowledge-before-fsync",
             Mutant::ForgetClientSessions => "forget-client-sessions",
             Mutant::AcknowledgeBeforeCommit => "acknowledge-before-commit",
+            Mutant::SkipBodyChecksums => "skip-body-checksums",
+            Mutant::KeepTornTail => "keep-torn-tail",
+            Mutant::NoPreVoteOrCheckQuorum => "no-pre-vote-or-check-quorum",
+            Mutant::AllowOverlappingMembershipChanges => "allow-overlapping-membership-changes",
+            Mutant::SnapshotRenameBeforeSync => "snapshot-rename-before-sync",
         }
     }
 }

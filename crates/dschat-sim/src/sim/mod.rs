@@ -24,6 +24,10 @@
 //!   with lost unsynced writes, power loss during a sync (torn writes), pauses, clock faults,
 //!   bit flips in one node's log.
 //! - [`targeted`]: fault schedules aimed at one protocol moment (a vote, a deposed leader).
+//! - [`membership`]: membership changes at the leader (remove, re-add, promote; two
+//!   overlapping removals under a partition; the leader removing itself).
+//! - [`disruption`]: a follower isolated, then deaf, then rejoining, and a probe that
+//!   measures how long the rest of the cluster goes without a leader meanwhile.
 //! - [`workload`]: the clients (Jepsen processes) and their operations.
 //! - [`invariants`]: checked after every step.
 //! - [`recorder`]: the history, the trace and counters.
@@ -35,7 +39,9 @@
 //! deferred events run at the end of its pause even if the heal comes earlier.
 
 pub mod config;
+pub mod disruption;
 pub mod invariants;
+pub mod membership;
 pub mod nemesis;
 pub mod network;
 pub mod node;

@@ -50,6 +50,18 @@ pub enum Action {
         /// The node.
         node: usize,
     },
+    /// The disruptive-node episode moves to its next phase (see `disruption.rs`).
+    DisruptionPhase {
+        /// The episode.
+        episode: u64,
+        /// The partition episode it holds.
+        partition: u64,
+    },
+    /// Look for the majority's leader during a disruptive-node episode.
+    ProbeLeader {
+        /// The episode.
+        episode: u64,
+    },
 }
 
 /// The nemesis's own state.
@@ -58,9 +70,9 @@ pub struct Nemesis {
     /// Whether the fault phase is on.
     pub active: bool,
     /// The current partition episode, if any.
-    partition: Option<u64>,
+    pub(super) partition: Option<u64>,
     /// The current network spell, if any.
-    spell: Option<u64>,
+    pub(super) spell: Option<u64>,
     next_id: u64,
     /// The one node whose files may be damaged.
     pub bit_flip_node: usize,
@@ -124,6 +136,10 @@ impl World {
                 self.crash_trapped_voter(node, incarnation)
             }
             Action::SteerClients { node } if self.nemesis.active => self.steer_clients(node),
+            Action::DisruptionPhase { episode, partition } if self.nemesis.active => {
+                self.next_disruption_phase(episode, partition)
+            }
+            Action::ProbeLeader { episode } if self.nemesis.active => self.probe_leader(episode),
             _ => {}
         }
     }
@@ -133,6 +149,7 @@ impl World {
         let Some(&fault) = faults.choose(&mut self.rng) else {
             return;
         };
+        self.disruption_on_strike(fault);
         match fault {
             FaultKind::Loss
             | FaultKind::Duplication
@@ -148,9 +165,12 @@ impl World {
             FaultKind::ClockDrift => self.clock_drift(),
             FaultKind::TornWrite => self.torn_write(),
             FaultKind::BitFlip => self.bit_flip(),
-            FaultKind::CrashVoters | FaultKind::DeposedLeader | FaultKind::LeaderChurn => {
-                self.strike_targeted(fault)
-            }
+            FaultKind::CrashVoters
+            | FaultKind::DeposedLeader
+            | FaultKind::LeaderChurn
+            | FaultKind::DamagedEntry => self.strike_targeted(fault),
+            FaultKind::DisruptiveNode => self.start_disruption(),
+            FaultKind::MembershipChange => self.change_membership(),
         }
     }
 
@@ -348,7 +368,9 @@ impl World {
         }
         let offset = self.rng.gen_range(0..length) as u64;
         let mask = 1u8 << self.rng.gen_range(0..8);
-        let _ = self.nodes[node].disk.flip_bits(&file, offset, mask);
+        if self.nodes[node].disk.flip_bits(&file, offset, mask).is_ok() {
+            self.nodes[node].damaged = true;
+        }
         self.recorder.note(
             self.now,
             node,
@@ -362,6 +384,7 @@ impl World {
         self.nemesis.active = false;
         self.nemesis.partition = None;
         self.targeted = super::targeted::Targeted::default();
+        self.end_disruption_at_heal();
         self.nemesis.spell = None;
         if !self.network.cut_links().is_empty() {
             self.recorder.partition_end(self.now);
@@ -385,7 +408,7 @@ impl World {
 }
 
 /// Listing a simulated node's log files.
-trait LogFiles {
+pub(super) trait LogFiles {
     fn list_log_files(&self) -> Vec<std::path::PathBuf>;
 }
 

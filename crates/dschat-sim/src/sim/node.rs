@@ -88,6 +88,9 @@ pub struct SimNode {
     pub restarts: u64,
     /// Whether an fsync is under way (its completion is scheduled) in this incarnation.
     pub syncing: bool,
+    /// Whether the nemesis damaged its disk (a bit flip): only such a node may refuse to
+    /// start, and only it is excused from rejoining after the heal.
+    pub damaged: bool,
 }
 
 impl SimNode {
@@ -103,6 +106,7 @@ impl SimNode {
             requests: HashMap::new(),
             restarts: 0,
             syncing: false,
+            damaged: false,
         }
     }
 
@@ -130,7 +134,7 @@ impl SimNode {
             },
             initial_voters: Some(voters.to_vec()),
         };
-        let mut replica = Replica::open(Arc::new(self.disk.clone()), Path::new("/"), config)?;
+        let mut replica = open_replica(Arc::new(self.disk.clone()), config, mutant)?;
         replica.set_digest_interval(digest_every_entries);
         replica.set_deferred_sync(true);
         self.syncing = false;
@@ -163,7 +167,10 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
         Some(
             Mutant::AcknowledgeBeforeFsync
             | Mutant::ForgetClientSessions
-            | Mutant::AcknowledgeBeforeCommit,
+            | Mutant::AcknowledgeBeforeCommit
+            | Mutant::SkipBodyChecksums
+            | Mutant::KeepTornTail
+            | Mutant::SnapshotRenameBeforeSync,
         ) => {}
         #[cfg(feature = "bug-switches")]
         Some(Mutant::VoteWithoutPersist) => config.bugs.vote_without_persist = true,
@@ -175,6 +182,15 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
         Some(Mutant::TruncateOnStaleAppend) => config.bugs.truncate_on_stale_append = true,
         #[cfg(feature = "bug-switches")]
         Some(Mutant::ReadWithoutConfirmation) => config.bugs.read_without_confirmation = true,
+        #[cfg(feature = "bug-switches")]
+        Some(Mutant::AllowOverlappingMembershipChanges) => {
+            config.bugs.allow_overlapping_membership_changes = true
+        }
+        #[cfg(feature = "bug-switches")]
+        Some(Mutant::NoPreVoteOrCheckQuorum) => {
+            config.pre_vote = false;
+            config.check_quorum = false;
+        }
         #[cfg(not(feature = "bug-switches"))]
         Some(mutant) => {
             return Err(ReplicaError::Raft(raft::Error::InvalidConfig(format!(
@@ -186,14 +202,34 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
     Ok(config)
 }
 
+/// Opens the replica on `disk`; a storage mutant is on from the start, so the log's
+/// recovery runs with it.
+#[allow(unused_variables)]
+fn open_replica(
+    disk: Arc<SimulatedDisk>,
+    config: ReplicaConfig,
+    mutant: Option<Mutant>,
+) -> Result<Replica, ReplicaError> {
+    #[cfg(feature = "bug-switches")]
+    {
+        let switches = dschat_storage::wal::WalBugSwitches {
+            acknowledge_before_fsync: mutant == Some(Mutant::AcknowledgeBeforeFsync),
+            skip_body_checksums: mutant == Some(Mutant::SkipBodyChecksums),
+            keep_torn_tail: mutant == Some(Mutant::KeepTornTail),
+        };
+        if switches != dschat_storage::wal::WalBugSwitches::default() {
+            return Replica::open_with_storage_bug_switches(disk, Path::new("/"), config, switches);
+        }
+    }
+    Replica::open(disk, Path::new("/"), config)
+}
+
 #[allow(unused_variables)]
 fn apply_replica_mutant(replica: &mut Replica, mutant: Option<Mutant>) {
     #[cfg(feature = "bug-switches")]
-    if mutant == Some(Mutant::AcknowledgeBeforeFsync) {
-        replica.set_storage_bug_switches(dschat_storage::wal::WalBugSwitches {
-            acknowledge_before_fsync: true,
-        });
-    }
+    replica.set_snapshot_bug_switches(dschat_storage::snapshot_file::SnapshotFileBugSwitches {
+        rename_before_sync: mutant == Some(Mutant::SnapshotRenameBeforeSync),
+    });
     #[cfg(feature = "bug-switches")]
     replica.set_bug_switches(dschat_replica::ReplicaBugSwitches {
         forget_client_sessions: mutant == Some(Mutant::ForgetClientSessions),

@@ -10,7 +10,7 @@ use dschat_core::state_machine::StateMachine;
 use dschat_replica::{Outcome, Request};
 use serde_json::json;
 
-use super::config::{Micros, SimConfig, Workload, SECOND};
+use super::config::{Micros, SimConfig, Workload, MILLISECOND, SECOND};
 use super::recorder::Counters;
 use super::workload::{self, OpKind, CHAT_ROOMS, REGISTER_KEYS, SIMULATED_PASSWORD_HASH};
 use super::world::World;
@@ -131,6 +131,7 @@ pub fn run(config: SimConfig) -> Result<SimOutcome, String> {
             let drain_until = world.now + DRAIN_LIMIT;
             world.run_while_not(drain_until, |world| !world.clients_busy());
             verdicts.push(quiesce(&mut world));
+            verdicts.push(rejoined(&world));
         }
         final_reads(&mut world);
     }
@@ -140,6 +141,7 @@ pub fn run(config: SimConfig) -> Result<SimOutcome, String> {
         .map(|(now, before)| now.saturating_sub(before));
     let checking_started = Instant::now();
     verdicts.push(invariant_verdict(&world));
+    verdicts.push(disruption_verdict(&world));
     verdicts.extend(history_verdicts(&world.recorder.history, config.workload));
     let checking_wall = checking_started.elapsed();
     let first_violation_at = world.invariants.violations.first().map(|(at, _)| *at);
@@ -293,8 +295,8 @@ fn liveness(world: &mut World) -> Verdict {
     }
 }
 
-/// Waits until every running node has applied everything the leader committed, and compares
-/// their state digests.
+/// Waits until every running member of the cluster (see `World::members`) has applied
+/// everything the leader committed, and compares their state digests.
 fn quiesce(world: &mut World) -> Verdict {
     let limit = world.now + QUIESCE_LIMIT;
     let converged = world.run_while_not(limit, |world| converged(world).is_some());
@@ -310,7 +312,11 @@ fn quiesce(world: &mut World) -> Verdict {
         );
     };
     let mut digests: HashMap<[u8; 32], Vec<u64>> = HashMap::new();
+    let members = world.members();
     for node in &world.nodes {
+        if !members.contains(&(node.id as usize - 1)) {
+            continue;
+        }
         if let Ok(replica) = &node.replica {
             digests
                 .entry(replica.chat().digest())
@@ -340,15 +346,53 @@ fn quiesce(world: &mut World) -> Verdict {
     }
 }
 
+/// After the heal, every node whose disk was not damaged must be running again: a crash,
+/// even one that tore the last write, must leave a log the node restarts from (TESTING.md
+/// row 13). Convergence then shows it caught up. A node whose disk had a bit flipped may
+/// refuse to start (row 12: it must not lead or vote with a damaged log).
+fn rejoined(world: &World) -> Verdict {
+    let missing: Vec<String> = world
+        .nodes
+        .iter()
+        .filter(|node| !node.damaged)
+        .filter_map(|node| match &node.replica {
+            Ok(_) => None,
+            Err(down) => Some(format!("n{} ({down:?})", node.id)),
+        })
+        .collect();
+    let damaged = world.nodes.iter().filter(|node| node.damaged).count();
+    if missing.is_empty() {
+        verdict(
+            "rejoined after heal",
+            Status::Pass,
+            format!(
+                "{} undamaged nodes running ({damaged} with a damaged disk excused)",
+                world.nodes.len() - damaged
+            ),
+        )
+    } else {
+        verdict(
+            "rejoined after heal",
+            Status::Fail,
+            format!(
+                "nodes whose disks were not damaged are still down: {}",
+                missing.join(", ")
+            ),
+        )
+    }
+}
+
 fn converged(world: &World) -> Option<LogIndex> {
     let leader = world.leader()?;
     let status = world.nodes[leader].replica.as_ref().ok()?.status();
     if status.commit_index != status.last_index || status.role != RoleKind::Leader {
         return None;
     }
+    let members = world.members();
     let all_applied = world
         .nodes
         .iter()
+        .filter(|node| members.contains(&(node.id as usize - 1)))
         .filter_map(|node| node.replica.as_ref().ok())
         .all(|replica| replica.chat().applied_index() == status.commit_index);
     all_applied.then_some(status.commit_index)
@@ -381,13 +425,17 @@ fn applied_summary(world: &World) -> String {
     parts.join("; ")
 }
 
-/// Reads every room (or key) on every running node, after convergence, into the history.
+/// Reads every room (or key) on every running member, after convergence, into the history.
 fn final_reads(world: &mut World) {
     let now = world.now;
+    let members = world.members();
     for index in 0..world.nodes.len() {
         let Ok(replica) = &world.nodes[index].replica else {
             continue;
         };
+        if !members.contains(&index) {
+            continue;
+        }
         let process = FINAL_READ_PROCESS + index as u64;
         let mut events = Vec::new();
         let reads: Vec<(OpKind, &str)> = match world.config.workload {
@@ -429,6 +477,45 @@ fn invariant_verdict(world: &World) -> Verdict {
             "invariants (election safety, state machine safety, log matching, digests)",
             Status::Fail,
             format!("at {:.3} s: {text}", *at as f64 / 1e6),
+        ),
+    }
+}
+
+/// Whether the majority kept a leader through every judged disruptive-node episode
+/// (TESTING.md row 9; see `disruption.rs`).
+fn disruption_verdict(world: &World) -> Verdict {
+    use super::disruption::LEADERLESS_BOUND;
+    let disruption = &world.disruption;
+    let name = "leader despite a disruptive node";
+    let worst = disruption
+        .judged
+        .iter()
+        .map(|&(_, _, leaderless, _)| leaderless)
+        .max()
+        .unwrap_or(0);
+    match disruption.failures().first() {
+        None => verdict(
+            name,
+            Status::Pass,
+            format!(
+                "{} episodes judged ({} voided by other faults or cut short by the heal); at most {} ms without a leader",
+                disruption.judged.len(),
+                disruption.voided,
+                worst / MILLISECOND
+            ),
+        ),
+        Some(&(started, node, leaderless, longest)) => verdict(
+            name,
+            Status::Fail,
+            format!(
+                "while n{} was cut off, deaf, then rejoining (from {:.3} s), the connected majority \
+                 was without a leader for {} ms in total (longest stretch {} ms; bound {} ms)",
+                node + 1,
+                started as f64 / 1e6,
+                leaderless / MILLISECOND,
+                longest / MILLISECOND,
+                LEADERLESS_BOUND / MILLISECOND
+            ),
         ),
     }
 }

@@ -38,6 +38,15 @@
 //!   leader (its last term newer) wins with the nodes that lack that no-op and overwrites the
 //!   committed entry: the state-machine-safety invariant fails. This needs log requests small
 //!   enough to carry old entries without the no-op ([`SimConfig::max_batch_entries`]).
+//! - [`FaultKind::DamagedEntry`] (row 12): the node whose disk may be damaged (one per run)
+//!   crashes while running; one bit of a text byte (so the entry still parses) in the
+//!   payload of one of the last
+//!   [`DAMAGED_ENTRY_CANDIDATES`] entries in its newest log segment is flipped (entries that
+//!   recent usually follow its snapshot, so recovery replays them), and it restarts within
+//!   [`DAMAGED_RESTART_DELAY`]. A correct log finds the body checksum wrong and the node
+//!   refuses to start (it stays down, neither leading nor voting). A log that does not verify
+//!   checksums replays the damaged entry: the node's state differs from the others' at the
+//!   next digest, or it serves or replicates a message no client wrote.
 //!
 //! **How it works.** [`World::strike_targeted`] starts a schedule; [`World::observe_message`],
 //! [`World::observe_new_leader`] and [`World::observe_applied`] are the hooks the world calls
@@ -57,7 +66,7 @@ use rand::Rng;
 #[cfg(doc)]
 use super::config::SimConfig;
 use super::config::{FaultKind, Micros, MILLISECOND, SECOND};
-use super::nemesis::Action;
+use super::nemesis::{Action, LogFiles};
 use super::network::split;
 use super::node::Down;
 use super::world::{Event, World};
@@ -79,6 +88,11 @@ pub const ISOLATION_AFTER: std::ops::Range<Micros> = SECOND..3 * SECOND;
 /// How long one stage of the leader-churn schedule may wait for its election before the
 /// schedule gives up.
 pub const CHURN_STAGE_LIMIT: Micros = 3 * SECOND;
+
+/// How many of the newest entries of a log the damaged-entry schedule chooses among.
+pub const DAMAGED_ENTRY_CANDIDATES: usize = 64;
+/// How soon a node whose log entry was damaged restarts: uniform in this range.
+pub const DAMAGED_RESTART_DELAY: std::ops::Range<Micros> = 50 * MILLISECOND..300 * MILLISECOND;
 
 /// The state of the targeted schedules.
 #[derive(Debug, Default)]
@@ -120,6 +134,7 @@ impl World {
             FaultKind::CrashVoters => self.crash_voters(),
             FaultKind::DeposedLeader => self.depose_leader(),
             FaultKind::LeaderChurn => self.start_churn(),
+            FaultKind::DamagedEntry => self.damage_entry(),
             _ => unreachable!("not a targeted schedule: {fault:?}"),
         }
     }
@@ -267,6 +282,61 @@ impl World {
         );
     }
 
+    /// Row 12: crash the damageable node, flip a bit in a recent entry's payload, restart it.
+    fn damage_entry(&mut self) {
+        let node = self.nemesis.bit_flip_node;
+        if self.nodes[node].replica.is_err() {
+            return;
+        }
+        let Some(file) = self.nodes[node].disk.list_log_files().pop() else {
+            return;
+        };
+        let Ok(bytes) = self.nodes[node].disk.read_file(&file) else {
+            return;
+        };
+        let payloads = entry_payloads(&bytes);
+        let first = payloads.len().saturating_sub(DAMAGED_ENTRY_CANDIDATES);
+        let Some(&(start, length)) =
+            payloads[first..].get(self.rng.gen_range(0..(payloads.len() - first).max(1)))
+        else {
+            return;
+        };
+        // A flip the decoder cannot notice: one of the low seven bits of a byte of text, so
+        // the entry still parses and only its checksum tells it is damaged.
+        let payload = &bytes[start as usize..start as usize + length];
+        let text: Vec<usize> = (0..length)
+            .filter(|&at| payload[at].is_ascii_alphanumeric())
+            .collect();
+        let within = match text.is_empty() {
+            true => self.rng.gen_range(0..length),
+            false => text[self.rng.gen_range(0..text.len())],
+        };
+        let offset = start + within as u64;
+        let mask = 1u8 << self.rng.gen_range(0..7);
+        let seed = self.rng.gen();
+        self.nodes[node].crash(seed);
+        self.recorder
+            .crash(self.now, node, "crash before a damaged log entry");
+        if self.nodes[node]
+            .disk
+            .flip_bits(&file, offset, mask)
+            .is_err()
+        {
+            return;
+        }
+        self.nodes[node].damaged = true;
+        self.recorder.note(
+            self.now,
+            node,
+            format!(
+                "bit flipped in an entry payload in {} at byte {offset}",
+                file.display()
+            ),
+        );
+        let at = self.now + self.rng.gen_range(DAMAGED_RESTART_DELAY);
+        self.schedule(at, Event::Nemesis(Action::Restart { node }));
+    }
+
     /// Rows 3 and 4: stop the leader, cut it off, and steer every client to it when it resumes.
     fn depose_leader(&mut self) {
         let Some(leader) = self.leader() else {
@@ -309,7 +379,7 @@ impl World {
 
     /// Cuts the nodes of `side` (ids) off from the others for `length`, ending any partition
     /// in progress.
-    fn cut_off(&mut self, side: &BTreeSet<u64>, length: Micros, description: &str) {
+    pub(super) fn cut_off(&mut self, side: &BTreeSet<u64>, length: Micros, description: &str) {
         let nodes: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
         self.network.heal();
         self.network.cut(split(&nodes, side));
@@ -325,4 +395,28 @@ impl World {
             Event::Nemesis(Action::HealPartition { episode }),
         );
     }
+}
+
+/// Where the payloads of the entries in a log segment's bytes lie: (offset, length) of each
+/// non-empty payload, in file order, up to the first frame that does not decode.
+fn entry_payloads(bytes: &[u8]) -> Vec<(u64, usize)> {
+    use dschat_storage::record::{
+        decode_frame, FrameOutcome, Record, ENTRY_BODY_OVERHEAD_BYTES, FRAME_HEADER_BYTES,
+    };
+    let mut payloads = Vec::new();
+    let mut offset = 0;
+    while let FrameOutcome::Complete {
+        record,
+        frame_bytes,
+    } = decode_frame(&bytes[offset..])
+    {
+        if let Record::Entry { payload, .. } = record {
+            if !payload.is_empty() {
+                let start = offset + FRAME_HEADER_BYTES + ENTRY_BODY_OVERHEAD_BYTES;
+                payloads.push((start as u64, payload.len()));
+            }
+        }
+        offset += frame_bytes;
+    }
+    payloads
 }

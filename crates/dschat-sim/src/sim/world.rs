@@ -118,6 +118,8 @@ pub struct World {
     pub nemesis: super::nemesis::Nemesis,
     /// The targeted schedules' state.
     pub targeted: super::targeted::Targeted,
+    /// The disruptive-node schedule's state and verdicts.
+    pub disruption: super::disruption::Disruption,
     /// Events handled.
     pub steps: u64,
     /// Bytes of log entries and snapshot chunks in messages not yet delivered.
@@ -151,6 +153,7 @@ impl World {
             invariants: Invariants::default(),
             nemesis: super::nemesis::Nemesis::default(),
             targeted: super::targeted::Targeted::default(),
+            disruption: super::disruption::Disruption::default(),
             steps: 0,
             setup_outcomes: std::collections::HashMap::new(),
             bytes_in_flight: 0,
@@ -362,7 +365,7 @@ impl World {
 
     /// Calls the node's replica and carries out the effects; a storage failure (a simulated
     /// power loss during a sync, or damage) takes the node down.
-    fn call_replica(
+    pub(super) fn call_replica(
         &mut self,
         node: usize,
         call: impl FnOnce(&mut dschat_replica::Replica, u64) -> Result<Effects, ReplicaError>,

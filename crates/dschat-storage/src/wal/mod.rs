@@ -103,6 +103,15 @@ impl Default for WalOptions {
 pub struct WalBugSwitches {
     /// [`Wal::sync`] returns `Ok` without syncing: acknowledging before fsync.
     pub acknowledge_before_fsync: bool,
+    /// Recovery and reads do not verify record body checksums, so a bit flip in an entry is
+    /// replayed as if it were what the leader sent (TESTING.md row 12). Takes effect at
+    /// [`Wal::open_with_bug_switches`].
+    pub skip_body_checksums: bool,
+    /// Recovery does not cut a torn tail off: the torn bytes stay and new records are
+    /// written after them, so the next recovery meets damage in the middle of the log and
+    /// the node cannot restart (TESTING.md row 13). Takes effect at
+    /// [`Wal::open_with_bug_switches`].
+    pub keep_torn_tail: bool,
 }
 
 /// The write-ahead log of one Raft server. See the module documentation.
@@ -139,12 +148,39 @@ impl Wal {
         directory: &Path,
         options: WalOptions,
     ) -> StorageResult<Wal> {
+        Wal::open_in_mode(disk, directory, options, recovery::RecoveryMode::CORRECT)
+    }
+
+    /// [`Wal::open_on`] with deliberately broken behaviours on from the start, recovery
+    /// included (tests only).
+    #[cfg(feature = "bug-switches")]
+    pub fn open_with_bug_switches(
+        disk: Arc<dyn Disk>,
+        directory: &Path,
+        options: WalOptions,
+        bug_switches: WalBugSwitches,
+    ) -> StorageResult<Wal> {
+        let mode = recovery::RecoveryMode {
+            verify_body_checksums: !bug_switches.skip_body_checksums,
+            cut_torn_tail: !bug_switches.keep_torn_tail,
+        };
+        let mut wal = Wal::open_in_mode(disk, directory, options, mode)?;
+        wal.bug_switches = bug_switches;
+        Ok(wal)
+    }
+
+    fn open_in_mode(
+        disk: Arc<dyn Disk>,
+        directory: &Path,
+        options: WalOptions,
+        mode: recovery::RecoveryMode,
+    ) -> StorageResult<Wal> {
         if options.segment_max_bytes == 0 {
             return Err(StorageError::InvalidArgument(
                 "segment_max_bytes must be positive".to_string(),
             ));
         }
-        let recovered = recovery::recover(disk.as_ref(), directory)?;
+        let recovered = recovery::recover(disk.as_ref(), directory, mode)?;
         let first_index = recovered.segments[0].previous_index.next();
         Ok(Wal {
             disk,

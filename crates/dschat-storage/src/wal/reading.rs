@@ -3,7 +3,7 @@
 use super::segment::Segment;
 use super::{recovery::corrupt, Wal, WalEntry};
 use crate::error::{StorageError, StorageResult};
-use crate::record::{decode_frame, FrameOutcome, Record};
+use crate::record::{decode_frame_with, FrameOutcome, Record};
 use dschat_core::ids::{LogIndex, Term};
 
 impl Wal {
@@ -26,10 +26,25 @@ impl Wal {
             let first = from.max(segment.previous_index.next());
             let last = to_inclusive.min(segment.last_index());
             if first <= last {
-                read_entries(segment, first, last, &mut entries)?;
+                read_entries(
+                    segment,
+                    first,
+                    last,
+                    self.verify_body_checksums(),
+                    &mut entries,
+                )?;
             }
         }
         Ok(entries)
+    }
+
+    /// Whether reads verify body checksums (always, unless a test-only bug switch says not).
+    fn verify_body_checksums(&self) -> bool {
+        #[cfg(feature = "bug-switches")]
+        if self.bug_switches.skip_body_checksums {
+            return false;
+        }
+        true
     }
 
     /// The term of the entry at `index`; also known for `first_index() - 1` (the entry a
@@ -55,6 +70,7 @@ fn read_entries(
     segment: &Segment,
     first: LogIndex,
     last: LogIndex,
+    verify_body_checksums: bool,
     output: &mut Vec<WalEntry>,
 ) -> StorageResult<()> {
     let (Some(first_location), Some(last_location)) =
@@ -79,7 +95,13 @@ fn read_entries(
         };
         let relative = (location.offset - start) as usize;
         let frame = &bytes[relative..relative + location.frame_bytes as usize];
-        output.push(decode_entry(segment, location.offset, frame, index)?);
+        output.push(decode_entry(
+            segment,
+            location.offset,
+            frame,
+            index,
+            verify_body_checksums,
+        )?);
         index = index.next();
     }
     Ok(())
@@ -91,8 +113,9 @@ fn decode_entry(
     offset: u64,
     frame: &[u8],
     expected: LogIndex,
+    verify_body_checksum: bool,
 ) -> StorageResult<WalEntry> {
-    match decode_frame(frame) {
+    match decode_frame_with(frame, verify_body_checksum) {
         FrameOutcome::Complete {
             record:
                 Record::Entry {

@@ -46,10 +46,35 @@ pub fn list_segments(disk: &dyn Disk, directory: &Path) -> StorageResult<Vec<u64
     Ok(sequences)
 }
 
+/// How recovery treats what it reads. Always [`RecoveryMode::CORRECT`] except under the
+/// test-only bug switches of `WalBugSwitches`, which re-introduce two classic recovery bugs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecoveryMode {
+    /// Verify each record's body checksum (off: a bit flip in a body goes unnoticed,
+    /// TESTING.md row 12).
+    pub verify_body_checksums: bool,
+    /// Cut a torn tail off the last segment (off: the torn bytes stay, and new records are
+    /// written after them, TESTING.md row 13).
+    pub cut_torn_tail: bool,
+}
+
+impl RecoveryMode {
+    /// What a correct build does.
+    pub const CORRECT: RecoveryMode = RecoveryMode {
+        verify_body_checksums: true,
+        cut_torn_tail: true,
+    };
+}
+
 /// Scans the log in `directory` (created if missing) and repairs what a crash can leave:
 /// a torn tail of the last segment is cut off, a last segment without a complete header is
 /// removed, and segments made obsolete by a reset are removed. Damage is an error.
-pub fn recover(disk: &dyn Disk, directory: &Path) -> StorageResult<Recovered> {
+/// `mode` is [`RecoveryMode::CORRECT`] except under a test-only bug switch.
+pub(crate) fn recover(
+    disk: &dyn Disk,
+    directory: &Path,
+    mode: RecoveryMode,
+) -> StorageResult<Recovered> {
     disk.create_dir_all(directory)
         .map_err(|error| StorageError::io(format!("creating {}", directory.display()), error))?;
     let sequences = list_segments(disk, directory)?;
@@ -58,7 +83,7 @@ pub fn recover(disk: &dyn Disk, directory: &Path) -> StorageResult<Recovered> {
     let mut hard_state = HardState::default();
     for (position, &sequence) in sequences.iter().enumerate() {
         let is_last = position + 1 == sequences.len();
-        let scanned = Segment::scan(disk, directory, sequence)?;
+        let scanned = Segment::scan_with(disk, directory, sequence, mode.verify_body_checksums)?;
         let path = directory.join(super::segment::segment_file_name(sequence));
         let torn_offset = match scanned.end {
             ScanEnd::Clean => None,
@@ -72,15 +97,18 @@ pub fn recover(disk: &dyn Disk, directory: &Path) -> StorageResult<Recovered> {
             }
             ScanEnd::Corrupt { offset, detail } => return Err(corrupt(&path, offset, detail)),
         };
-        let Some(segment) = scanned.segment else {
+        let Some(mut segment) = scanned.segment else {
             if !is_last {
                 return Err(corrupt(&path, 0, "the segment has no valid header"));
             }
             remove_unfinished_segment(disk, directory, &path)?;
             continue;
         };
-        if let Some(offset) = torn_offset {
-            cut_torn_tail(&segment, offset)?;
+        match torn_offset {
+            Some(offset) if mode.cut_torn_tail => cut_torn_tail(&segment, offset)?,
+            // The bug: the torn bytes stay, and the next record goes after them.
+            Some(_) => segment.length_bytes = file_length(&segment)?,
+            None => {}
         }
         check_continues(segments.last(), &segment)?;
         if segment.starts_new_log {
@@ -133,6 +161,16 @@ fn cut_torn_tail(segment: &Segment, offset: u64) -> StorageResult<()> {
         .set_len(offset)
         .and_then(|()| segment.file.sync_data())
         .map_err(|error| StorageError::io(context, error))
+}
+
+/// The length of a segment's file on disk.
+fn file_length(segment: &Segment) -> StorageResult<u64> {
+    segment.file.len().map_err(|error| {
+        StorageError::io(
+            format!("reading the length of {}", segment.path.display()),
+            error,
+        )
+    })
 }
 
 /// Removes a last segment whose header never reached the disk (a crash right after creating it).

@@ -2,7 +2,7 @@
 
 use crate::disk::{Disk, DiskFile, OpenMode};
 use crate::error::{StorageError, StorageResult};
-use crate::record::{decode_frame, FrameOutcome, HardState, Record};
+use crate::record::{decode_frame_with, FrameOutcome, HardState, Record};
 use dschat_core::ids::{LogIndex, Term};
 use std::path::{Path, PathBuf};
 
@@ -150,6 +150,17 @@ impl Segment {
 
     /// Opens and scans an existing segment file, indexing its valid records.
     pub fn scan(disk: &dyn Disk, directory: &Path, sequence: u64) -> StorageResult<ScannedSegment> {
+        Segment::scan_with(disk, directory, sequence, true)
+    }
+
+    /// [`Segment::scan`], optionally without verifying body checksums (only the test-only
+    /// bug switch `WalBugSwitches::skip_body_checksums` turns that off).
+    pub(crate) fn scan_with(
+        disk: &dyn Disk,
+        directory: &Path,
+        sequence: u64,
+        verify_body_checksums: bool,
+    ) -> StorageResult<ScannedSegment> {
         let path = directory.join(segment_file_name(sequence));
         let context = |verb: &str| format!("{verb} {}", path.display());
         let file = disk
@@ -167,7 +178,13 @@ impl Segment {
         let mut bytes = vec![0; length];
         file.read_exact_at(0, &mut bytes)
             .map_err(|error| StorageError::io(context("reading"), error))?;
-        Ok(index_records(sequence, path, file, &bytes))
+        Ok(index_records(
+            sequence,
+            path,
+            file,
+            &bytes,
+            verify_body_checksums,
+        ))
     }
 }
 
@@ -198,6 +215,7 @@ fn index_records(
     path: PathBuf,
     file: Box<dyn DiskFile>,
     bytes: &[u8],
+    verify_body_checksums: bool,
 ) -> ScannedSegment {
     let mut indexed: Option<Indexed> = None;
     let mut last_hard_state = None;
@@ -206,7 +224,8 @@ fn index_records(
         if offset == bytes.len() {
             break ScanEnd::Clean;
         }
-        let (record, frame_bytes) = match decode_frame(&bytes[offset..]) {
+        let (record, frame_bytes) = match decode_frame_with(&bytes[offset..], verify_body_checksums)
+        {
             FrameOutcome::Complete {
                 record,
                 frame_bytes,

@@ -528,6 +528,9 @@ pub fn set_bug(config: &mut Config, bug: &str) -> Result<(), String> {
             "commit-earlier-term" => bugs.commit_earlier_term_by_counting = true,
             "truncate-on-stale-append" => bugs.truncate_on_stale_append = true,
             "read-without-confirmation" => bugs.read_without_confirmation = true,
+            "allow-overlapping-membership-changes" => {
+                bugs.allow_overlapping_membership_changes = true
+            }
             other => return Err(format!("unknown bug {other}")),
         }
         Ok(())
