@@ -368,6 +368,7 @@ scripts!(
     parser_limits,
     moderation,
     pipelining,
+    pipelining_cluster,
     away_notify,
     away_across_nodes,
     tagmsg,

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The version of this wire format. A peer that sends another one is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Bound: the largest frame accepted. Log requests carry at most 1 MiB of entries and
 /// snapshot chunks 64 KiB; anything larger is a broken or hostile peer.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -57,6 +57,14 @@ pub enum PeerFrame {
         /// The change.
         command: Command,
         /// The forwarder's physical clock, so skew on the forwarder is visible in stamps.
+        now_unix_ms: u64,
+    },
+    /// Several client writes forwarded together, to be proposed in this order (a client's
+    /// pipelined lines). Each is answered by its own [`PeerFrame::ForwardReply`].
+    ForwardWrites {
+        /// The writes, in order: (id, session, command).
+        writes: Vec<(ForwardId, ClientSession, Command)>,
+        /// The forwarder's physical clock.
         now_unix_ms: u64,
     },
     /// A follower asks the leader for a read index (Raft thesis §6.4, "read index" at

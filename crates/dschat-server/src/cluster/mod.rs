@@ -171,6 +171,22 @@ impl FrameHandler for ClusterHandler {
                 };
                 self.serve_forward(from, id, input, outcome);
             }
+            PeerFrame::ForwardWrites {
+                writes,
+                now_unix_ms,
+            } => {
+                // Queued for the driver one after another, so proposed in this order.
+                for (id, session, command) in writes {
+                    let (reply, outcome) = oneshot::channel();
+                    let input = Input::Write {
+                        session,
+                        command,
+                        now_unix_ms,
+                        reply,
+                    };
+                    self.serve_forward(from, id, input, outcome);
+                }
+            }
             PeerFrame::ForwardRead { id } => {
                 let (reply, outcome) = oneshot::channel();
                 self.serve_forward(from, id, Input::Read { reply }, outcome);
@@ -363,6 +379,190 @@ impl ClusterLog {
             }
             _ => Err(ProposeError::NoQuorum),
         }
+    }
+
+    /// Routes several writes to the leader so that they are logged in this order (one
+    /// client's pipelined lines), and waits until each is applied here. One answer per
+    /// write, in order.
+    ///
+    /// They travel together (one driver queue, or one [`PeerFrame::ForwardWrites`]), so
+    /// the leader appends them in order; an entry is committed only with every entry before
+    /// it. What is not answered for good (the leader changed, a reply was lost) is sent again,
+    /// in order, under the same sessions: the ones already applied answer from their
+    /// sessions without applying again, so nothing overtakes an earlier write.
+    pub async fn propose_in_order(
+        &self,
+        commands: Vec<Command>,
+    ) -> Vec<Result<Result<Response, ChatError>, ProposeError>> {
+        let deadline = Instant::now() + self.request_timeout();
+        let writes: Vec<(ClientSession, Command)> = commands
+            .into_iter()
+            .map(|command| (self.fresh_session(), command))
+            .collect();
+        let mut answers: Vec<Option<Result<ForwardOutcome, ProposeError>>> =
+            (0..writes.len()).map(|_| None).collect();
+        let mut status = self.status.clone();
+        loop {
+            let open: Vec<usize> = (0..writes.len())
+                .filter(|&i| answers[i].is_none())
+                .collect();
+            if open.is_empty() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let current = status.borrow_and_update().clone();
+            if left.is_zero() || current.stopped {
+                let error = if current.stopped {
+                    ProposeError::Storage(
+                        "this node's storage failed; it no longer takes part in the cluster".into(),
+                    )
+                } else {
+                    ProposeError::NoQuorum
+                };
+                for i in open {
+                    answers[i] = Some(Err(error.clone()));
+                }
+                break;
+            }
+            let batch: Vec<&(ClientSession, Command)> = open.iter().map(|&i| &writes[i]).collect();
+            let attempt = match current.raft.leader {
+                Some(leader) if leader == self.me => self.attempt_here_in_order(&batch, left).await,
+                Some(leader) => self.attempt_forward_in_order(leader, &batch, left).await,
+                None => open.iter().map(|_| Ok(None)).collect(),
+            };
+            let mut retry = false;
+            for (i, outcome) in open.into_iter().zip(attempt) {
+                match outcome {
+                    Ok(Some(
+                        ForwardOutcome::Busy(_)
+                        | ForwardOutcome::NotLeader(_)
+                        | ForwardOutcome::Retry,
+                    ))
+                    | Ok(None) => retry = true,
+                    Ok(Some(outcome)) => answers[i] = Some(Ok(outcome)),
+                    Err(error) => answers[i] = Some(Err(error)),
+                }
+            }
+            if retry {
+                let wait = LEADER_WAIT.min(deadline.saturating_duration_since(Instant::now()));
+                let _ = tokio::time::timeout(wait, status.changed()).await;
+            }
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            // Every write has its answer here: the loop ends only when none is open.
+            results.push(match answer.unwrap_or(Err(ProposeError::NoQuorum)) {
+                Ok(ForwardOutcome::Applied { index, reply }) => {
+                    let left = deadline
+                        .saturating_duration_since(Instant::now())
+                        .max(MIN_APPLY_WAIT);
+                    if self.wait_applied(index, left).await {
+                        Ok(reply)
+                    } else {
+                        Err(ProposeError::NoQuorum)
+                    }
+                }
+                Ok(_) => Err(ProposeError::NoQuorum),
+                Err(error) => Err(error),
+            });
+        }
+        results
+    }
+
+    /// One attempt of [`ClusterLog::propose_in_order`] at this node's driver.
+    async fn attempt_here_in_order(
+        &self,
+        writes: &[&(ClientSession, Command)],
+        left: Duration,
+    ) -> Vec<Result<Option<ForwardOutcome>, ProposeError>> {
+        let mut waiting = Vec::with_capacity(writes.len());
+        for (session, command) in writes.iter().copied() {
+            let (reply, outcome) = oneshot::channel();
+            let input = Input::Write {
+                session: *session,
+                command: command.clone(),
+                now_unix_ms: self.now_unix_ms(),
+                reply,
+            };
+            waiting.push(match self.inputs.try_send(input) {
+                Ok(()) => Ok(outcome),
+                Err(std::sync::mpsc::TrySendError::Full(_)) => Err(ProposeError::Overloaded),
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    Err(ProposeError::ShuttingDown)
+                }
+            });
+        }
+        let mut status = self.status.clone();
+        let me = self.me;
+        let until = tokio::time::Instant::now() + left;
+        let mut results = Vec::with_capacity(waiting.len());
+        for waiter in waiting {
+            let Ok(outcome) = waiter else {
+                results.push(waiter.map(|_| None));
+                continue;
+            };
+            let deposed = status.wait_for(|s| s.raft.leader != Some(me) || s.stopped);
+            results.push(tokio::select! {
+                outcome = tokio::time::timeout_at(until, outcome) => match outcome {
+                    Ok(Ok(outcome)) => Ok(Some(forward_outcome(outcome))),
+                    Ok(Err(_)) | Err(_) => Ok(None),
+                },
+                _ = deposed => Ok(None),
+            });
+        }
+        results
+    }
+
+    /// One attempt of [`ClusterLog::propose_in_order`] forwarded to `leader`, in one frame.
+    async fn attempt_forward_in_order(
+        &self,
+        leader: NodeId,
+        writes: &[&(ClientSession, Command)],
+        left: Duration,
+    ) -> Vec<Result<Option<ForwardOutcome>, ProposeError>> {
+        let mut answers = Vec::with_capacity(writes.len());
+        let mut frame_writes = Vec::with_capacity(writes.len());
+        {
+            let mut waiting = self.forwards.waiting.lock();
+            for (session, command) in writes.iter().copied() {
+                if waiting.len() >= MAX_PENDING_FORWARDS {
+                    answers.push(Err(ProposeError::Overloaded));
+                    continue;
+                }
+                let id = self.forwards.ids.next();
+                let (reply, answer) = oneshot::channel();
+                waiting.insert((leader, id), reply);
+                frame_writes.push((id, *session, command.clone()));
+                answers.push(Ok((id, answer)));
+            }
+        }
+        self.transport.send(
+            leader,
+            &PeerFrame::ForwardWrites {
+                writes: frame_writes,
+                now_unix_ms: self.now_unix_ms(),
+            },
+        );
+        let mut status = self.status.clone();
+        let until = tokio::time::Instant::now() + left.min(FORWARD_TIMEOUT);
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let (id, answer) = match answer {
+                Ok(waiter) => waiter,
+                Err(error) => {
+                    results.push(Err(error));
+                    continue;
+                }
+            };
+            let leader_changed = status.wait_for(|s| s.raft.leader.is_some_and(|l| l != leader));
+            let result = tokio::select! {
+                answer = tokio::time::timeout_at(until, answer) => answer.ok().and_then(Result::ok),
+                _ = leader_changed => None,
+            };
+            self.forwards.waiting.lock().remove(&(leader, id));
+            results.push(Ok(result));
+        }
+        results
     }
 
     /// Waits until this node's state reflects every write acknowledged before the call

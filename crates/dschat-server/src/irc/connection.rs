@@ -14,7 +14,7 @@
 use super::reply::*;
 use super::IrcShared;
 use crate::hub::{FeedEnd, FeedItem, FeedReceiver, Published, Subscription};
-use crate::node::{ProposeError, Submitted};
+use crate::node::ProposeError;
 use dschat_core::chat::{ChatError, Command, EventViewKind, Response, Timeline};
 use dschat_core::ids::{MessageId, RoomId, UserId};
 use dschat_core::irc::{Frame, LineBuffer, Message};
@@ -131,11 +131,12 @@ struct Rendering {
 
 /// A command taken into the pipeline (see [`Client::pipeline_post`]), answered in order.
 enum Pipelined {
-    /// A channel post submitted to the log, waiting for its answer.
+    /// A channel post, to be proposed with the others.
     Post {
         verb: &'static str,
         target: String,
-        submitted: Submitted,
+        /// Taken when the pipeline is proposed.
+        command: Option<Command>,
     },
     /// A PING between posts, with its token.
     Ping(String),
@@ -338,21 +339,35 @@ impl Client {
         pipeline.push(Pipelined::Post {
             verb,
             target: target.clone(),
-            submitted: self.shared.node.submit(None, command),
+            command: Some(command),
         });
         None
     }
 
-    /// Answers the commands in `pipeline`, in order, as if each had been handled alone.
+    /// Proposes the posts in `pipeline` together, in order, then answers each command in
+    /// order as if it had been handled alone.
     async fn finish_pipeline(&mut self, pipeline: &mut Vec<Pipelined>) {
+        if pipeline.is_empty() {
+            return;
+        }
+        let commands = pipeline
+            .iter_mut()
+            .filter_map(|item| match item {
+                Pipelined::Post { command, .. } => command.take(),
+                Pipelined::Ping(_) => None,
+            })
+            .collect();
+        let mut results = self
+            .shared
+            .node
+            .propose_in_order(commands)
+            .await
+            .into_iter();
         for command in pipeline.drain(..) {
             match command {
-                Pipelined::Post {
-                    verb,
-                    target,
-                    submitted,
-                } => {
-                    let outcome = self.proposal_outcome(verb, submitted.await);
+                Pipelined::Post { verb, target, .. } => {
+                    let result = results.next().unwrap_or(Err(ProposeError::ShuttingDown));
+                    let outcome = self.proposal_outcome(verb, result);
                     if let Err((code, text)) = self.channel_post_done(&target, outcome).await {
                         if verb == "PRIVMSG" {
                             self.numeric(code, &[&target, &text]);

@@ -111,11 +111,6 @@ pub(crate) enum Log {
     Cluster(Box<crate::cluster::Cluster>),
 }
 
-/// A command handed to [`Node::submit`]; await it for the answer [`Node::propose`] gives.
-pub type Submitted = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Result<Response, ChatError>, ProposeError>> + Send>,
->;
-
 /// State shared by the front ends and the thread that applies changes.
 pub struct Node {
     config: ServerConfig,
@@ -227,30 +222,53 @@ impl Node {
         result
     }
 
-    /// Like [`Node::propose`], for callers that send several commands in a row and want
-    /// them in that order. On one node the command is queued for the log before this returns,
-    /// so a caller can submit several and then await their answers together (pipelining:
-    /// they share an fsync). In a cluster the command is routed when the returned future is
-    /// first polled, so the caller keeps the order by awaiting each before the next.
-    pub fn submit(self: &Arc<Self>, session: Option<ClientSession>, command: Command) -> Submitted {
-        match &self.log {
-            Log::Local(local) => {
-                let budget = match self.admit(&command) {
-                    Ok(budget) => budget,
-                    Err(refused) => return Box::pin(std::future::ready(refused)),
-                };
-                let answer = local.submit(session, command);
-                Box::pin(async move {
-                    let result = answer?.await.map_err(|_| ProposeError::ShuttingDown)?;
-                    drop(budget);
-                    result
-                })
-            }
-            Log::Cluster(_) => {
-                let node = self.clone();
-                Box::pin(async move { node.propose(session, command).await })
+    /// Like [`Node::propose`] for several commands in a row from one client, logged in this
+    /// order but without waiting for each before the next (pipelining: on one node they share
+    /// an fsync; in a cluster they travel to the leader together). One answer per command,
+    /// in order.
+    pub async fn propose_in_order(
+        &self,
+        commands: Vec<Command>,
+    ) -> Vec<Result<Result<Response, ChatError>, ProposeError>> {
+        let mut budgets = Vec::with_capacity(commands.len());
+        let mut admitted = Vec::with_capacity(commands.len());
+        let mut answers: Vec<Option<Result<Result<Response, ChatError>, ProposeError>>> =
+            Vec::with_capacity(commands.len());
+        for command in commands {
+            match self.admit(&command) {
+                Ok(budget) => {
+                    budgets.push(budget);
+                    admitted.push(command);
+                    answers.push(None);
+                }
+                Err(refused) => answers.push(Some(refused)),
             }
         }
+        let mut results = match &self.log {
+            Log::Local(local) => {
+                let queued: Vec<_> = admitted
+                    .into_iter()
+                    .map(|command| local.submit(None, command))
+                    .collect();
+                let mut results = Vec::with_capacity(queued.len());
+                for answer in queued {
+                    results.push(match answer {
+                        Ok(answer) => answer.await.unwrap_or(Err(ProposeError::ShuttingDown)),
+                        Err(error) => Err(error),
+                    });
+                }
+                results
+            }
+            Log::Cluster(cluster) => cluster.log().propose_in_order(admitted).await,
+        }
+        .into_iter();
+        drop(budgets);
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| results.next().unwrap_or(Err(ProposeError::ShuttingDown)))
+            })
+            .collect()
     }
 
     /// Checks a command before it costs a log entry, and takes its share of the budget of
