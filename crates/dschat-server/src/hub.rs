@@ -15,7 +15,7 @@ use dschat_core::ids::{MessageId, RoomId, UserId};
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -143,9 +143,24 @@ pub enum FeedEnd {
     Closed,
 }
 
+/// Items published together, in order, as one subscriber gets them: one queue slot, one
+/// wake-up. Subscribers that get the same items share one batch.
+type FeedBatch = Arc<[Arc<Published>]>;
+
+/// Items published at once are delivered in batches of at most this many (a bit each in
+/// [`Subscriber::mask`]).
+const MAX_BATCH_ITEMS: usize = 64;
+
 struct Subscriber {
-    sender: mpsc::Sender<Arc<Published>>,
+    sender: mpsc::Sender<FeedBatch>,
     overflowed: Arc<AtomicBool>,
+    /// Items sent and not yet taken by the receiver.
+    queued: Arc<AtomicUsize>,
+    /// Most items queued at once; beyond it the subscriber is dropped as too slow.
+    capacity: usize,
+    /// Scratch space of [`Hub::publish_all`]: which items of the batch being built go to
+    /// this subscriber (bit i: item i). Zero outside it.
+    mask: u64,
 }
 
 #[derive(Default)]
@@ -167,32 +182,59 @@ pub struct Hub {
 pub struct FeedReceiver {
     id: u64,
     hub: Arc<Hub>,
-    receiver: mpsc::Receiver<Arc<Published>>,
+    receiver: mpsc::Receiver<FeedBatch>,
     overflowed: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
+    /// The batch being handed out, and the position of its next item.
+    batch: Option<(FeedBatch, usize)>,
 }
 
 impl FeedReceiver {
     /// The next item, or why the feed ended.
     pub async fn next(&mut self) -> Result<Arc<Published>, FeedEnd> {
-        match self.receiver.recv().await {
-            Some(item) => Ok(item),
-            None if self.overflowed.load(Ordering::Acquire) => Err(FeedEnd::TooSlow),
-            None => Err(FeedEnd::Closed),
+        loop {
+            if let Some(item) = self.next_held() {
+                return Ok(item);
+            }
+            match self.receiver.recv().await {
+                Some(batch) => self.hold(batch),
+                None => return Err(self.end()),
+            }
         }
     }
 
     /// The next item if one is already queued (`None` if the queue is empty), so a
     /// subscriber can take everything waiting and write it to its socket at once.
     pub fn try_next(&mut self) -> Option<Result<Arc<Published>, FeedEnd>> {
-        match self.receiver.try_recv() {
-            Ok(item) => Some(Ok(item)),
-            Err(mpsc::error::TryRecvError::Empty) => None,
-            Err(mpsc::error::TryRecvError::Disconnected)
-                if self.overflowed.load(Ordering::Acquire) =>
-            {
-                Some(Err(FeedEnd::TooSlow))
+        loop {
+            if let Some(item) = self.next_held() {
+                return Some(Ok(item));
             }
-            Err(mpsc::error::TryRecvError::Disconnected) => Some(Err(FeedEnd::Closed)),
+            match self.receiver.try_recv() {
+                Ok(batch) => self.hold(batch),
+                Err(mpsc::error::TryRecvError::Empty) => return None,
+                Err(mpsc::error::TryRecvError::Disconnected) => return Some(Err(self.end())),
+            }
+        }
+    }
+
+    fn next_held(&mut self) -> Option<Arc<Published>> {
+        let (batch, next) = self.batch.as_mut()?;
+        let item = batch.get(*next)?.clone();
+        *next += 1;
+        Some(item)
+    }
+
+    fn hold(&mut self, batch: FeedBatch) {
+        self.queued.fetch_sub(batch.len(), Ordering::AcqRel);
+        self.batch = Some((batch, 0));
+    }
+
+    fn end(&self) -> FeedEnd {
+        if self.overflowed.load(Ordering::Acquire) {
+            FeedEnd::TooSlow
+        } else {
+            FeedEnd::Closed
         }
     }
 }
@@ -203,12 +245,94 @@ impl Drop for FeedReceiver {
     }
 }
 
+impl HubState {
+    /// Sets `bit` in the mask of every subscriber that follows `item` (listing in `touched`
+    /// those whose mask was empty). Whether there was any.
+    fn mark_targets(&mut self, item: &FeedItem, bit: u64, touched: &mut Vec<u64>) -> bool {
+        let HubState {
+            subscribers,
+            by_room,
+            by_user,
+            all_rooms,
+            ..
+        } = self;
+        let none = BTreeSet::new();
+        let (first, second): (&BTreeSet<u64>, &BTreeSet<u64>) = match item {
+            FeedItem::Event(event) => match event.timeline {
+                Timeline::Room(room) => (by_room.get(&room).unwrap_or(&none), all_rooms),
+                Timeline::Direct(a, b) => (
+                    by_user.get(&a).unwrap_or(&none),
+                    by_user.get(&b).unwrap_or(&none),
+                ),
+            },
+            FeedItem::Ephemeral(message) => (by_room.get(&message.room).unwrap_or(&none), &none),
+            FeedItem::Away(_) | FeedItem::Tags(_) => (all_rooms, &none),
+        };
+        let mut any = false;
+        for id in first.iter().chain(second) {
+            if let Some((subscriber, _)) = subscribers.get_mut(id) {
+                if subscriber.mask == 0 {
+                    touched.push(*id);
+                }
+                subscriber.mask |= bit;
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Sends each subscriber in `touched` its items of `chunk` (one shared batch per
+    /// distinct set of items), drops those that cannot keep up, and clears both.
+    fn send_batches(&mut self, chunk: &mut Vec<Arc<Published>>, touched: &mut Vec<u64>) {
+        let mut batches: HashMap<u64, FeedBatch> = HashMap::new();
+        let mut gone = Vec::new();
+        for id in touched.drain(..) {
+            let Some((subscriber, _)) = self.subscribers.get_mut(&id) else {
+                continue;
+            };
+            let mask = std::mem::take(&mut subscriber.mask);
+            let batch = batches
+                .entry(mask)
+                .or_insert_with(|| {
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .filter(|(index, _)| mask & (1 << index) != 0)
+                        .map(|(_, item)| item.clone())
+                        .collect()
+                })
+                .clone();
+            let count = batch.len();
+            if subscriber.queued.load(Ordering::Acquire) + count > subscriber.capacity {
+                subscriber.overflowed.store(true, Ordering::Release);
+                gone.push(id);
+                continue;
+            }
+            subscriber.queued.fetch_add(count, Ordering::AcqRel);
+            match subscriber.sender.try_send(batch) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    subscriber.overflowed.store(true, Ordering::Release);
+                    gone.push(id);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
+            }
+        }
+        chunk.clear();
+        for id in gone {
+            Hub::remove_locked(self, id);
+        }
+    }
+}
+
 impl Hub {
     /// Registers a subscriber with a queue of `capacity` items. Call it while holding the
     /// chat state's read lock, right after reading the backlog (see the module docs).
     pub fn subscribe(self: &Arc<Hub>, subscription: Subscription, capacity: usize) -> FeedReceiver {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let capacity = capacity.max(1);
+        let (sender, receiver) = mpsc::channel(capacity);
         let overflowed = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut state = self.state.lock();
         state.next_id += 1;
         let id = state.next_id;
@@ -224,6 +348,9 @@ impl Hub {
         let subscriber = Subscriber {
             sender,
             overflowed: overflowed.clone(),
+            queued: queued.clone(),
+            capacity,
+            mask: 0,
         };
         state.subscribers.insert(id, (subscriber, subscription));
         FeedReceiver {
@@ -231,56 +358,39 @@ impl Hub {
             hub: self.clone(),
             receiver,
             overflowed,
+            queued,
+            batch: None,
         }
     }
 
     /// Delivers `item` (rendered as `json`) to every interested subscriber, dropping those
     /// that cannot keep up.
     pub fn publish(&self, item: FeedItem, json: String) {
+        self.publish_all(vec![(item, json)]);
+    }
+
+    /// Delivers `items` (each with its JSON rendering), in order, to every interested
+    /// subscriber, dropping those that cannot keep up. Each subscriber gets the items it
+    /// follows as one batch (per [`MAX_BATCH_ITEMS`]): one queue slot and one wake-up, not
+    /// one per item, which is what a busy channel with a thousand clients costs most.
+    pub fn publish_all(&self, items: Vec<(FeedItem, String)>) {
         let mut state = self.state.lock();
-        let targets: BTreeSet<u64> = match &item {
-            FeedItem::Event(event) => match event.timeline {
-                Timeline::Room(room) => {
-                    let room_subscribers = state.by_room.get(&room).into_iter().flatten();
-                    room_subscribers.chain(&state.all_rooms).copied().collect()
-                }
-                Timeline::Direct(a, b) => [a, b]
-                    .iter()
-                    .filter_map(|user| state.by_user.get(user))
-                    .flatten()
-                    .copied()
-                    .collect(),
-            },
-            FeedItem::Ephemeral(message) => state
-                .by_room
-                .get(&message.room)
-                .cloned()
-                .unwrap_or_default(),
-            FeedItem::Away(_) | FeedItem::Tags(_) => state.all_rooms.clone(),
-        };
-        if targets.is_empty() {
-            return;
-        }
-        let item = Arc::new(Published {
-            item,
-            json,
-            renderings: Renderings::default(),
-        });
-        let mut gone = Vec::new();
-        for id in targets {
-            let (subscriber, _) = &state.subscribers[&id];
-            match subscriber.sender.try_send(item.clone()) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    subscriber.overflowed.store(true, Ordering::Release);
-                    gone.push(id);
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
+        let mut chunk: Vec<Arc<Published>> = Vec::new();
+        let mut touched = Vec::new();
+        for (item, json) in items {
+            let bit = 1u64 << chunk.len();
+            if state.mark_targets(&item, bit, &mut touched) {
+                chunk.push(Arc::new(Published {
+                    item,
+                    json,
+                    renderings: Renderings::default(),
+                }));
+            }
+            if chunk.len() == MAX_BATCH_ITEMS {
+                state.send_batches(&mut chunk, &mut touched);
             }
         }
-        for id in gone {
-            Self::remove_locked(&mut state, id);
-        }
+        state.send_batches(&mut chunk, &mut touched);
     }
 
     /// Ends every feed (their receivers see [`FeedEnd::Closed`]); for a shutdown.
@@ -354,6 +464,48 @@ mod tests {
                 nickname: "x".into(),
             },
         })
+    }
+
+    #[tokio::test]
+    async fn items_published_together_arrive_in_order_each_once_to_those_who_follow_them() {
+        let hub = Arc::new(Hub::default());
+        let room = |number| Subscription {
+            rooms: [RoomId(number)].into(),
+            ..Default::default()
+        };
+        let mut even = hub.subscribe(room(1), 100);
+        // Follows room 1 by name and every room: still one copy of each item.
+        let mut everything = hub.subscribe(
+            Subscription {
+                all_rooms: true,
+                ..room(1)
+            },
+            100,
+        );
+        let mut small = hub.subscribe(room(2), 2);
+        // 70 items: more than one batch (64); even ids in room 1, odd in room 2.
+        let items = (1..=70)
+            .map(|id| {
+                let room = if id % 2 == 0 { 1 } else { 2 };
+                (event(id, Timeline::Room(RoomId(room))), String::new())
+            })
+            .collect();
+        hub.publish_all(items);
+        let mut drain = |receiver: &mut FeedReceiver| {
+            let mut ids = Vec::new();
+            while let Some(item) = receiver.try_next() {
+                match &item.unwrap().item {
+                    FeedItem::Event(event) => ids.push(event.id.0),
+                    _ => unreachable!("only events were published"),
+                }
+            }
+            ids
+        };
+        assert_eq!(drain(&mut even), (2..=70).step_by(2).collect::<Vec<_>>());
+        assert_eq!(drain(&mut everything), (1..=70).collect::<Vec<_>>());
+        // 32 items of room 2 in the first batch overflow a queue of 2 at once.
+        assert_eq!(small.next().await.unwrap_err(), FeedEnd::TooSlow);
+        assert_eq!(hub.subscriber_count(), 2);
     }
 
     #[tokio::test]

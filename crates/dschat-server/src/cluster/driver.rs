@@ -278,13 +278,12 @@ impl Driver {
             let to = envelope.to;
             self.transport.send(to, &PeerFrame::Raft(envelope));
         }
-        if !effects.events.is_empty() {
+        if !effects.events.is_empty() || !effects.away_changes.is_empty() {
             let chat = self.replica.chat();
-            crate::node::publish_events(&chat, &self.hub, &effects.events);
-        }
-        if !effects.away_changes.is_empty() {
-            let chat = self.replica.chat();
-            crate::node::publish_away_changes(&chat, &self.hub, &effects.away_changes);
+            let mut feed_items = Vec::new();
+            crate::node::event_feed_items(&chat, &self.hub, &effects.events, &mut feed_items);
+            crate::node::away_feed_items(&chat, &effects.away_changes, &mut feed_items);
+            self.hub.publish_all(feed_items);
         }
         if let Some(last) = effects.applied.last() {
             self.applied.send_replace(last.index);

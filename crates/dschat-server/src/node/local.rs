@@ -335,13 +335,16 @@ impl LogWriter {
         let mut replies = Vec::with_capacity(batch.len());
         {
             let mut state = self.state.write();
+            let mut feed_items = Vec::new();
             for (entry, envelope) in entries.iter().zip(envelopes) {
                 let applied = state.apply(entry.index, envelope);
-                // No subscriber can register meanwhile: that needs the state's read lock.
-                super::publish_events(&state, &self.hub, &applied.events);
-                super::publish_away_changes(&state, &self.hub, &applied.away_changes);
+                super::event_feed_items(&state, &self.hub, &applied.events, &mut feed_items);
+                super::away_feed_items(&state, &applied.away_changes, &mut feed_items);
                 replies.push(applied.reply);
             }
+            // The whole batch at once. No subscriber can register meanwhile: that needs the
+            // state's read lock.
+            self.hub.publish_all(feed_items);
         }
         for (proposal, reply) in batch.drain(..).zip(replies) {
             let _ = proposal.reply.send(Ok(reply));

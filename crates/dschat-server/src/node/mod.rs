@@ -11,8 +11,9 @@
 //!   Raft with the other nodes, and the node routes writes to the leader.
 //!
 //! Either way an acknowledged change is durable (on this disk, or on a majority of disks) and
-//! the events it created are published to live feeds ([`publish_events`]) by the thread that
-//! applied it, in log order.
+//! the events it created are published to live feeds ([`event_feed_items`], then
+//! [`crate::hub::Hub::publish_all`] for each batch of entries) by the thread that applied it,
+//! in log order.
 
 pub mod local;
 
@@ -352,25 +353,30 @@ pub(crate) struct Opened {
     pub(crate) log: Log,
 }
 
-/// Publishes applied events to the live feeds, in order. Called by the thread that applied
-/// them, with the state they were applied to.
-pub(crate) fn publish_events(state: &ChatState, hub: &Hub, events: &[(Timeline, StoredEvent)]) {
+/// The live-feed items of applied events (rendered once here, for every subscriber), added
+/// to `items` in order; events nobody follows are skipped.
+pub(crate) fn event_feed_items(
+    state: &ChatState,
+    hub: &Hub,
+    events: &[(Timeline, StoredEvent)],
+    items: &mut Vec<(FeedItem, String)>,
+) {
     for (timeline, event) in events {
         if !hub.has_subscribers_for(*timeline) {
             continue;
         }
         let view = state.event_view(*timeline, event);
         let json = serde_json::to_string(&EventJson::new(state, &view)).expect("events serialize");
-        hub.publish(FeedItem::Event(view), json);
+        items.push((FeedItem::Event(view), json));
     }
 }
 
-/// Publishes applied away changes to the live feeds that follow them (IRC's away-notify).
-/// Every node applies every command, so every node's IRC clients hear of every change.
-pub(crate) fn publish_away_changes(
+/// The live-feed items of applied away changes (IRC's away-notify), added to `items`. Every
+/// node applies every command, so every node's IRC clients hear of every change.
+pub(crate) fn away_feed_items(
     state: &ChatState,
-    hub: &Hub,
     changes: &[dschat_core::chat::AwayChange],
+    items: &mut Vec<(FeedItem, String)>,
 ) {
     for change in changes {
         let away = crate::hub::AwayView {
@@ -378,7 +384,7 @@ pub(crate) fn publish_away_changes(
             nickname: state.nickname(change.user),
             message: change.message.clone(),
         };
-        hub.publish(FeedItem::Away(away), String::new());
+        items.push((FeedItem::Away(away), String::new()));
     }
 }
 
