@@ -491,7 +491,7 @@ mod tests {
             })
             .collect();
         hub.publish_all(items);
-        let mut drain = |receiver: &mut FeedReceiver| {
+        let drain = |receiver: &mut FeedReceiver| {
             let mut ids = Vec::new();
             while let Some(item) = receiver.try_next() {
                 match &item.unwrap().item {
