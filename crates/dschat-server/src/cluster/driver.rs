@@ -100,6 +100,21 @@ pub struct DriverStatus {
     pub recent_terms: Vec<(LogIndex, dschat_core::ids::Term)>,
     /// Whether the driver stopped (storage failure or shutdown).
     pub stopped: bool,
+    /// Whether it stopped because the storage failed (not for a shutdown).
+    pub storage_failed: bool,
+}
+
+impl DriverStatus {
+    /// Why a stopped driver takes no requests, as the error a client gets.
+    pub fn stopped_error(&self) -> crate::node::ProposeError {
+        if self.storage_failed {
+            crate::node::ProposeError::Storage(
+                "this node's storage failed; it no longer takes part in the cluster".into(),
+            )
+        } else {
+            crate::node::ProposeError::ShuttingDown
+        }
+    }
 }
 
 /// Bound: how many of the last log entries the status describes term by term.
@@ -150,6 +165,8 @@ impl Driver {
             let result = self.round(first, &inputs, &mut writes, &mut next_tick);
             if let Err(error) = result {
                 tracing::error!(%error, "storage failed; this node stops taking part in the cluster");
+                self.status
+                    .send_modify(|status| status.storage_failed = true);
                 break;
             }
             if self.stop_requested || self.stop_flag.load(std::sync::atomic::Ordering::Acquire) {
@@ -327,6 +344,7 @@ impl Driver {
                 log_bounds,
                 recent_terms,
                 stopped: false,
+                storage_failed: false,
             });
         }
     }

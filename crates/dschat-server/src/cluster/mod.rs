@@ -413,9 +413,7 @@ impl ClusterLog {
             let current = status.borrow_and_update().clone();
             if left.is_zero() || current.stopped {
                 let error = if current.stopped {
-                    ProposeError::Storage(
-                        "this node's storage failed; it no longer takes part in the cluster".into(),
-                    )
+                    current.stopped_error()
                 } else {
                     ProposeError::NoQuorum
                 };
@@ -605,9 +603,7 @@ impl ClusterLog {
             }
             let current = status.borrow_and_update().clone();
             if current.stopped {
-                return Err(ProposeError::Storage(
-                    "this node's storage failed; it no longer takes part in the cluster".into(),
-                ));
+                return Err(current.stopped_error());
             }
             let attempt = match current.raft.leader {
                 Some(leader) if leader == self.me => self.attempt_here(routed, left).await?,

@@ -77,6 +77,7 @@ impl Cluster {
             log_bounds: replica.log_bounds(),
             recent_terms: Vec::new(),
             stopped: false,
+            storage_failed: false,
         };
         tracing::info!(node = %me, applied = %initial_status.raft.applied_index, term = %initial_status.raft.term, "replica recovered");
         let (status_sender, status) = watch::channel(initial_status);

@@ -199,7 +199,7 @@ impl Node {
     pub fn storage_failed(&self) -> bool {
         match &self.log {
             Log::Local(local) => local.storage_failed(),
-            Log::Cluster(cluster) => cluster.log().status().stopped,
+            Log::Cluster(cluster) => cluster.log().status().storage_failed,
         }
     }
 
@@ -391,6 +391,46 @@ pub(crate) fn away_feed_items(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cluster_node_that_shut_down_says_so_and_not_that_its_storage_failed() {
+        let directory = tempfile::tempdir().unwrap();
+        let peer = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let config = ServerConfig {
+            data_dir: directory.path().to_path_buf(),
+            node_id: 1,
+            cluster: Some(crate::cluster::ClusterConfig {
+                peer_addr: peer,
+                peers: [(1, peer)].into(),
+                ..Default::default()
+            }),
+            ..ServerConfig::default()
+        };
+        let node = tokio::task::spawn_blocking(move || Node::open(config))
+            .await
+            .unwrap()
+            .unwrap();
+        let stopping = node.clone();
+        tokio::task::spawn_blocking(move || stopping.shutdown())
+            .await
+            .unwrap();
+        assert!(!node.storage_failed());
+        let post = Command::Post {
+            user: dschat_core::ids::UserId(1),
+            room: dschat_core::ids::RoomId(1),
+            body: "after the shutdown".into(),
+        };
+        let error = node.propose(None, post.clone()).await.unwrap_err();
+        assert!(matches!(error, ProposeError::ShuttingDown), "{error}");
+        let errors = node.propose_in_order(vec![post]).await;
+        assert!(
+            matches!(errors[0], Err(ProposeError::ShuttingDown)),
+            "{errors:?}"
+        );
+    }
 
     #[test]
     fn a_data_directory_of_the_other_mode_is_refused() {
