@@ -94,6 +94,9 @@ pub struct Published {
     pub renderings: Renderings,
 }
 
+/// Most renderings kept per feed item.
+const MAX_RENDERINGS: usize = 16;
+
 /// Renderings of one feed item, each named by a key the front end chooses (for IRC: the
 /// channel name and the capabilities that change the line). With a thousand clients in a
 /// channel, a message is rendered a handful of times instead of a thousand.
@@ -118,7 +121,10 @@ impl Renderings {
             return text.clone();
         }
         let text: Arc<str> = render().into();
-        made.push((variant, name.to_string(), text.clone()));
+        // Bounded: past it (many spellings of a channel), renderings are not kept.
+        if made.len() < MAX_RENDERINGS {
+            made.push((variant, name.to_string(), text.clone()));
+        }
         text
     }
 }

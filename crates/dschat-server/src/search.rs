@@ -233,11 +233,24 @@ impl Indexer {
 
     /// Indexes every event after the cursor, then commits once.
     fn catch_up(&mut self) -> Result<(), SearchError> {
+        let committed = self.cursor;
         let mut last = None;
-        while let Some((round_last, more)) = self.index_round()? {
-            last = Some(round_last);
-            if !more {
-                break;
+        loop {
+            match self.index_round() {
+                Ok(Some((round_last, more))) => {
+                    last = Some(round_last);
+                    if !more {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    // Drop what was added since the last commit and start again from it, so
+                    // a post is never indexed twice (posts are added without a delete).
+                    let _ = self.writer.rollback();
+                    self.cursor = committed;
+                    return Err(error);
+                }
             }
         }
         let Some(last) = last else { return Ok(()) };

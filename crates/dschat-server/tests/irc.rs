@@ -382,3 +382,94 @@ fn patterns_match_as_documented() {
     assert!(matches(":s 001 a :Welcome*", ":s 001 a :Welcome to x"));
     assert_eq!(unescape("a\\x01b\\xFF"), vec![b'a', 1, b'b', 0xFF]);
 }
+
+/// Flood control with pipelining: a paste of lines beyond the burst is paced (the PING at its
+/// end is answered only after the waits), but the lines read before a wait are posted before
+/// it, not held back until the whole paste has been paced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flood_control_paces_a_paste_but_posts_what_came_before_each_wait() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig {
+        data_dir: data.path().to_path_buf(),
+        ..Default::default()
+    };
+    config.rate_limits = RateLimits::unlimited();
+    config.irc.server_name = "irc.test".into();
+    config.irc.lines_per_second = 5.0;
+    config.irc.lines_burst = 2.0;
+    let node = tokio::task::spawn_blocking(move || Node::open(config))
+        .await
+        .unwrap()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(dschat_server::irc::serve(listener, node.clone()));
+    let connect = |nick: &'static str| async move {
+        let stream = TcpStream::connect(address).await.unwrap();
+        let (reader, mut writer) = stream.into_split();
+        let mut reader = BufReader::new(reader);
+        // Registration and the JOIN take four lines: two from the burst, then paced.
+        let hello =
+            format!("NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #paste\r\nPING :joined\r\n");
+        writer.write_all(hello.as_bytes()).await.unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = tokio::time::timeout(WAIT, reader.read_line(&mut line)).await;
+            assert!(
+                matches!(read, Ok(Ok(count)) if count > 0),
+                "{nick} was not registered"
+            );
+            if line.contains("PONG") && line.contains("joined") {
+                break;
+            }
+        }
+        (reader, writer)
+    };
+    let (mut watcher, _watcher_writer) = connect("watcher").await;
+    let (mut paster, mut paster_writer) = connect("paster").await;
+    // Let the bucket fill again: the paste starts with a burst of two.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = tokio::time::Instant::now();
+    let paste: String = (1..=6)
+        .map(|n| format!("PRIVMSG #paste :line {n}\r\n"))
+        .chain(["PING :pasted\r\n".to_string()])
+        .collect();
+    paster_writer.write_all(paste.as_bytes()).await.unwrap();
+    let mut line = String::new();
+    let first_seen = loop {
+        line.clear();
+        let read = tokio::time::timeout(WAIT, watcher.read_line(&mut line)).await;
+        assert!(
+            matches!(read, Ok(Ok(count)) if count > 0),
+            "no post reached the watcher"
+        );
+        if line.ends_with(":line 1\r\n") {
+            break started.elapsed();
+        }
+    };
+    let ponged = loop {
+        line.clear();
+        let read = tokio::time::timeout(WAIT, paster.read_line(&mut line)).await;
+        assert!(
+            matches!(read, Ok(Ok(count)) if count > 0),
+            "no PONG for the paste"
+        );
+        if line.contains("PONG") && line.contains("pasted") {
+            break started.elapsed();
+        }
+    };
+    // Seven lines with a burst of two at five a second: five waits of 0.2 s.
+    assert!(
+        ponged >= Duration::from_millis(900),
+        "the paste was not paced: {ponged:?}"
+    );
+    assert!(
+        ponged - first_seen >= Duration::from_millis(500),
+        "the first line waited for the pacing of the rest: seen at {first_seen:?}, PONG at {ponged:?}"
+    );
+    drop((watcher, paster, paster_writer));
+    tokio::task::spawn_blocking(move || node.shutdown())
+        .await
+        .unwrap();
+}

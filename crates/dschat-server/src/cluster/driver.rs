@@ -41,16 +41,15 @@ const MAX_SYNCS_PER_ROUND: usize = 4;
 pub enum Input {
     /// A Raft message from a peer.
     Peer(raft::Envelope),
-    /// A client write (this node believes it is the leader).
-    Write {
-        /// The client session (exactly once across retries).
-        session: ClientSession,
-        /// The change.
-        command: Command,
-        /// The physical time to stamp it with.
+    /// Client writes, in order (this node believes it is the leader): one, or one client's
+    /// pipelined lines. They go into one round's batch, so Raft takes all of them or none,
+    /// appended in this order.
+    Writes {
+        /// Each write's client session (exactly once across retries), change, and where its
+        /// outcome goes.
+        writes: Vec<(ClientSession, Command, oneshot::Sender<Outcome>)>,
+        /// The physical time to stamp them with.
         now_unix_ms: u64,
-        /// Where the outcome goes.
-        reply: oneshot::Sender<Outcome>,
     },
     /// A linearizable read (read index).
     Read {
@@ -189,14 +188,14 @@ impl Driver {
         let mut handled = 0;
         while let Some(next) = input.take() {
             match next {
-                Input::Write {
-                    session,
-                    command,
+                Input::Writes {
+                    writes: batch,
                     now_unix_ms,
-                    reply,
                 } => {
-                    let request = self.remember(reply);
-                    writes.push((request, Some(session), command));
+                    for (session, command, reply) in batch {
+                        let request = self.remember(reply);
+                        writes.push((request, Some(session), command));
+                    }
                     write_time = write_time.max(now_unix_ms);
                 }
                 other => self.handle(other)?,
@@ -282,7 +281,7 @@ impl Driver {
                 let _ = reply.send(stamp);
             }
             Input::Stop => self.stop_requested = true,
-            Input::Write { .. } => unreachable!("writes are batched by the caller"),
+            Input::Writes { .. } => unreachable!("writes are batched by the caller"),
         }
         Ok(())
     }

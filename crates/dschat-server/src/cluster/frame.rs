@@ -48,23 +48,14 @@ pub enum PeerFrame {
     },
     /// A Raft message.
     Raft(raft::Envelope),
-    /// A client write forwarded by a follower to the node it believes is the leader.
-    ForwardWrite {
-        /// Chosen by the forwarder; the reply carries it back.
-        id: ForwardId,
-        /// The client session (always set: forwarding retries depend on it).
-        session: ClientSession,
-        /// The change.
-        command: Command,
-        /// The forwarder's physical clock, so skew on the forwarder is visible in stamps.
-        now_unix_ms: u64,
-    },
-    /// Several client writes forwarded together, to be proposed in this order (a client's
-    /// pipelined lines). Each is answered by its own [`PeerFrame::ForwardReply`].
+    /// Client writes forwarded by a follower to the node it believes is the leader, one or
+    /// several (a client's pipelined lines) to be logged in this order: all of them or none.
+    /// Each is answered by its own [`PeerFrame::ForwardReply`].
     ForwardWrites {
-        /// The writes, in order: (id, session, command).
+        /// The writes, in order: (id chosen by the forwarder, client session, change). The
+        /// session is always set: forwarding retries depend on it.
         writes: Vec<(ForwardId, ClientSession, Command)>,
-        /// The forwarder's physical clock.
+        /// The forwarder's physical clock, so skew on the forwarder is visible in stamps.
         now_unix_ms: u64,
     },
     /// A follower asks the leader for a read index (Raft thesis §6.4, "read index" at

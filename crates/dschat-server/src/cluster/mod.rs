@@ -15,14 +15,17 @@
 //! - [`driver::Driver`] (a thread) owns the [`dschat_replica::Replica`]: the Raft core, the
 //!   chat state machine and the write-ahead log. [`transport::Transport`] carries Raft
 //!   messages and forwarded requests between nodes over one TCP connection per pair.
-//! - **Routing** ([`ClusterLog::propose`]): every write gets a client session (the caller's,
-//!   or a fresh one), so it can be retried safely. The node sends it to the leader it knows: to
-//!   its own driver, or to another node as a [`frame::PeerFrame::ForwardWrite`]. If that node is
-//!   not the leader any more, the entry lost its index to another leader's, or no answer comes
-//!   in time, the node retries under the same session at whichever node leads now; the state
-//!   machine answers a repeated session position with the first reply, so nothing is applied
-//!   twice. The answer is given only once this node has applied the write too, so a client that
-//!   reads here next sees its own write.
+//! - **Routing** ([`ClusterLog::propose`], [`ClusterLog::propose_in_order`]): every write gets
+//!   a client session (the caller's, or a fresh one), so it can be retried safely. The node
+//!   sends it to the leader it knows: to its own driver, or to another node in a
+//!   [`frame::PeerFrame::ForwardWrites`]. If that node is not the leader any more, the entry lost
+//!   its index to another leader's, or no answer comes in time, the node retries under the same
+//!   session at whichever node leads now; the state machine answers a repeated session position
+//!   with the first reply, so nothing is applied twice. The answer is given only once this node
+//!   has applied the write too, so a client that reads here next sees its own write.
+//! - **Order** of one client's pipelined writes: they travel as one driver input, so Raft takes
+//!   all of them or none, appended in order; an entry is committed only with every entry before
+//!   it. So whatever is not answered for good is a suffix, and it is sent again, in order.
 //! - **Reads** ([`ClusterLog::read_barrier`]): the leader confirms it still leads with a round
 //!   of heartbeats and returns its commit index (read index, Raft thesis §6.4); a follower asks
 //!   the leader for that index and waits until it has applied that far. Then the front end
@@ -156,37 +159,10 @@ impl FrameHandler for ClusterHandler {
                 // A full queue drops the message, as a lossy network would.
                 let _ = self.inputs.try_send(Input::Peer(envelope));
             }
-            PeerFrame::ForwardWrite {
-                id,
-                session,
-                command,
-                now_unix_ms,
-            } => {
-                let (reply, outcome) = oneshot::channel();
-                let input = Input::Write {
-                    session,
-                    command,
-                    now_unix_ms,
-                    reply,
-                };
-                self.serve_forward(from, id, input, outcome);
-            }
             PeerFrame::ForwardWrites {
                 writes,
                 now_unix_ms,
-            } => {
-                // Queued for the driver one after another, so proposed in this order.
-                for (id, session, command) in writes {
-                    let (reply, outcome) = oneshot::channel();
-                    let input = Input::Write {
-                        session,
-                        command,
-                        now_unix_ms,
-                        reply,
-                    };
-                    self.serve_forward(from, id, input, outcome);
-                }
-            }
+            } => self.serve_forwarded_writes(from, writes, now_unix_ms),
             PeerFrame::ForwardRead { id } => {
                 let (reply, outcome) = oneshot::channel();
                 self.serve_forward(from, id, Input::Read { reply }, outcome);
@@ -205,6 +181,54 @@ impl FrameHandler for ClusterHandler {
 }
 
 impl ClusterHandler {
+    /// Hands a follower's writes to the driver as one input (all of them or none go into the
+    /// log, in order) and sends each answer back as it comes.
+    fn serve_forwarded_writes(
+        &self,
+        from: NodeId,
+        writes: Vec<(ForwardId, ClientSession, Command)>,
+        now_unix_ms: u64,
+    ) {
+        let Some(transport) = self.transport.get().cloned() else {
+            return;
+        };
+        let mut ids = Vec::with_capacity(writes.len());
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let mut inputs = Vec::with_capacity(writes.len());
+        for (id, session, command) in writes {
+            let (reply, outcome) = oneshot::channel();
+            ids.push(id);
+            outcomes.push(outcome);
+            inputs.push((session, command, reply));
+        }
+        let input = Input::Writes {
+            writes: inputs,
+            now_unix_ms,
+        };
+        if let Err(error) = self.inputs.try_send(input) {
+            let outcome = match error {
+                std::sync::mpsc::TrySendError::Full(_) => {
+                    ForwardOutcome::Busy("the leader's queue is full".into())
+                }
+                std::sync::mpsc::TrySendError::Disconnected(_) => ForwardOutcome::NotLeader(None),
+            };
+            for id in ids {
+                let outcome = outcome.clone();
+                transport.send(from, &PeerFrame::ForwardReply { id, outcome });
+            }
+            return;
+        }
+        tokio::spawn(async move {
+            for (id, outcome) in ids.into_iter().zip(outcomes) {
+                let outcome = match outcome.await {
+                    Ok(outcome) => forward_outcome(outcome),
+                    Err(_) => ForwardOutcome::NotLeader(None),
+                };
+                transport.send(from, &PeerFrame::ForwardReply { id, outcome });
+            }
+        });
+    }
+
     fn serve_forward(
         &self,
         from: NodeId,
@@ -245,17 +269,6 @@ fn forward_outcome(outcome: Outcome) -> ForwardOutcome {
         Outcome::Dropped | Outcome::Indefinite => ForwardOutcome::Retry,
         Outcome::Busy(reason) => ForwardOutcome::Busy(reason),
     }
-}
-
-/// A request that is routed to the leader.
-enum Routed {
-    /// A write under a client session.
-    Write {
-        session: ClientSession,
-        command: Command,
-    },
-    /// A read index request.
-    Read,
 }
 
 impl ClusterLog {
@@ -360,85 +373,76 @@ impl ClusterLog {
         session: Option<ClientSession>,
         command: Command,
     ) -> Result<Result<Response, ChatError>, ProposeError> {
-        let session = session.unwrap_or_else(|| self.fresh_session());
-        let deadline = Instant::now() + self.request_timeout();
-        let outcome = self.route(&Routed::Write { session, command }).await?;
-        match outcome {
-            ForwardOutcome::Applied { index, reply } => {
-                // The answer is built from this node's state, so it must have applied the
-                // write. If it cannot catch up in time, the client is told to retry; under
-                // its session the retry gets the same reply and applies nothing again.
-                let left = deadline
-                    .saturating_duration_since(Instant::now())
-                    .max(MIN_APPLY_WAIT);
-                if self.wait_applied(index, left).await {
-                    Ok(reply)
-                } else {
-                    Err(ProposeError::NoQuorum)
-                }
-            }
-            _ => Err(ProposeError::NoQuorum),
-        }
+        let mut answers = self.propose_in_order(vec![(session, command)]).await;
+        answers.pop().unwrap_or(Err(ProposeError::ShuttingDown))
     }
 
-    /// Routes several writes to the leader so that they are logged in this order (one
-    /// client's pipelined lines), and waits until each is applied here. One answer per
-    /// write, in order.
+    /// Routes several writes (one client's pipelined lines) to the leader so that they are
+    /// logged in this order, and waits until each is applied here. One answer per write, in
+    /// order. A write without a session gets a fresh one.
     ///
-    /// They travel together (one driver queue, or one [`PeerFrame::ForwardWrites`]), so
-    /// the leader appends them in order; an entry is committed only with every entry before
-    /// it. What is not answered for good (the leader changed, a reply was lost) is sent again,
-    /// in order, under the same sessions: the ones already applied answer from their
-    /// sessions without applying again, so nothing overtakes an earlier write.
+    /// They travel together (one driver input, or one [`PeerFrame::ForwardWrites`]), so the
+    /// leader takes all of them or none, appended in order, and commits a prefix of them. What
+    /// is not answered for good (the leader changed, the entries were dropped, a reply was
+    /// lost) is sent again, in order, under the same sessions; one already applied answers from
+    /// its session without applying again.
     pub async fn propose_in_order(
         &self,
-        commands: Vec<Command>,
+        writes: Vec<(Option<ClientSession>, Command)>,
     ) -> Vec<Result<Result<Response, ChatError>, ProposeError>> {
         let deadline = Instant::now() + self.request_timeout();
-        let writes: Vec<(ClientSession, Command)> = commands
+        let writes: Vec<(ClientSession, Command)> = writes
             .into_iter()
-            .map(|command| (self.fresh_session(), command))
+            .map(|(session, command)| (session.unwrap_or_else(|| self.fresh_session()), command))
             .collect();
         let mut answers: Vec<Option<Result<ForwardOutcome, ProposeError>>> =
             (0..writes.len()).map(|_| None).collect();
+        // Refused as busy (queues full, a transfer under way) at the last attempt.
+        let mut busy = false;
         let mut status = self.status.clone();
-        loop {
-            let open: Vec<usize> = (0..writes.len())
-                .filter(|&i| answers[i].is_none())
-                .collect();
-            if open.is_empty() {
-                break;
-            }
+        while let Some(first_open) = answers.iter().position(Option::is_none) {
             let left = deadline.saturating_duration_since(Instant::now());
             let current = status.borrow_and_update().clone();
             if left.is_zero() || current.stopped {
                 let error = if current.stopped {
                     current.stopped_error()
+                } else if busy {
+                    // Busy to the end: overloaded, not cut off.
+                    ProposeError::Overloaded
                 } else {
                     ProposeError::NoQuorum
                 };
-                for i in open {
-                    answers[i] = Some(Err(error.clone()));
+                for answer in &mut answers[first_open..] {
+                    answer.get_or_insert(Err(error.clone()));
                 }
                 break;
             }
-            let batch: Vec<&(ClientSession, Command)> = open.iter().map(|&i| &writes[i]).collect();
+            // Everything from the first open write on goes again, in order: the ones after
+            // it that were answered meanwhile answer the same from their sessions.
+            let batch = &writes[first_open..];
             let attempt = match current.raft.leader {
-                Some(leader) if leader == self.me => self.attempt_here_in_order(&batch, left).await,
-                Some(leader) => self.attempt_forward_in_order(leader, &batch, left).await,
-                None => open.iter().map(|_| Ok(None)).collect(),
+                Some(leader) if leader == self.me => self.attempt_writes_here(batch, left).await,
+                Some(leader) => self.attempt_writes_forward(leader, batch, left).await,
+                None => batch.iter().map(|_| Ok(None)).collect(),
             };
+            busy = false;
             let mut retry = false;
-            for (i, outcome) in open.into_iter().zip(attempt) {
+            for (answer, outcome) in answers[first_open..].iter_mut().zip(attempt) {
                 match outcome {
-                    Ok(Some(
-                        ForwardOutcome::Busy(_)
-                        | ForwardOutcome::NotLeader(_)
-                        | ForwardOutcome::Retry,
-                    ))
-                    | Ok(None) => retry = true,
-                    Ok(Some(outcome)) => answers[i] = Some(Ok(outcome)),
-                    Err(error) => answers[i] = Some(Err(error)),
+                    Ok(Some(ForwardOutcome::Busy(_))) => {
+                        busy = true;
+                        retry = true;
+                        *answer = None;
+                    }
+                    Ok(Some(ForwardOutcome::NotLeader(_) | ForwardOutcome::Retry)) | Ok(None) => {
+                        retry = true;
+                        *answer = None;
+                    }
+                    Ok(Some(outcome)) if !retry => *answer = Some(Ok(outcome)),
+                    // After an open write, an answer is not final: the write goes again with
+                    // the open one, behind it.
+                    Ok(Some(_)) => *answer = None,
+                    Err(error) => *answer = Some(Err(error)),
                 }
             }
             if retry {
@@ -446,14 +450,14 @@ impl ClusterLog {
                 let _ = tokio::time::timeout(wait, status.changed()).await;
             }
         }
+        // Answer only what this node has applied too, within one deadline for all.
+        let apply_deadline = deadline.max(Instant::now() + MIN_APPLY_WAIT);
         let mut results = Vec::with_capacity(answers.len());
         for answer in answers {
             // Every write has its answer here: the loop ends only when none is open.
             results.push(match answer.unwrap_or(Err(ProposeError::NoQuorum)) {
                 Ok(ForwardOutcome::Applied { index, reply }) => {
-                    let left = deadline
-                        .saturating_duration_since(Instant::now())
-                        .max(MIN_APPLY_WAIT);
+                    let left = apply_deadline.saturating_duration_since(Instant::now());
                     if self.wait_applied(index, left).await {
                         Ok(reply)
                     } else {
@@ -467,71 +471,74 @@ impl ClusterLog {
         results
     }
 
-    /// One attempt of [`ClusterLog::propose_in_order`] at this node's driver.
-    async fn attempt_here_in_order(
+    /// One attempt of [`ClusterLog::propose_in_order`] at this node's driver, as one input.
+    async fn attempt_writes_here(
         &self,
-        writes: &[&(ClientSession, Command)],
+        writes: &[(ClientSession, Command)],
         left: Duration,
     ) -> Vec<Result<Option<ForwardOutcome>, ProposeError>> {
-        let mut waiting = Vec::with_capacity(writes.len());
-        for (session, command) in writes.iter().copied() {
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let mut inputs = Vec::with_capacity(writes.len());
+        for (session, command) in writes {
             let (reply, outcome) = oneshot::channel();
-            let input = Input::Write {
-                session: *session,
-                command: command.clone(),
-                now_unix_ms: self.now_unix_ms(),
-                reply,
-            };
-            waiting.push(match self.inputs.try_send(input) {
-                Ok(()) => Ok(outcome),
-                Err(std::sync::mpsc::TrySendError::Full(_)) => Err(ProposeError::Overloaded),
-                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
-                    Err(ProposeError::ShuttingDown)
-                }
-            });
+            outcomes.push(outcome);
+            inputs.push((*session, command.clone(), reply));
         }
+        let input = Input::Writes {
+            writes: inputs,
+            now_unix_ms: self.now_unix_ms(),
+        };
+        let refused = match self.inputs.try_send(input) {
+            Ok(()) => None,
+            Err(std::sync::mpsc::TrySendError::Full(_)) => Some(ProposeError::Overloaded),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Some(ProposeError::ShuttingDown),
+        };
+        if let Some(error) = refused {
+            return writes.iter().map(|_| Err(error.clone())).collect();
+        }
+        // Stop waiting when this node stops leading: its entries may never be committed, and
+        // the requests (under their sessions) are safe to send to the new leader.
         let mut status = self.status.clone();
         let me = self.me;
         let until = tokio::time::Instant::now() + left;
-        let mut results = Vec::with_capacity(waiting.len());
-        for waiter in waiting {
-            let Ok(outcome) = waiter else {
-                results.push(waiter.map(|_| None));
-                continue;
-            };
+        let mut results = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
             let deposed = status.wait_for(|s| s.raft.leader != Some(me) || s.stopped);
-            results.push(tokio::select! {
+            results.push(Ok(tokio::select! {
                 outcome = tokio::time::timeout_at(until, outcome) => match outcome {
-                    Ok(Ok(outcome)) => Ok(Some(forward_outcome(outcome))),
-                    Ok(Err(_)) | Err(_) => Ok(None),
+                    Ok(Ok(outcome)) => Some(forward_outcome(outcome)),
+                    // The driver dropped the request (it stopped) or time ran out.
+                    Ok(Err(_)) | Err(_) => None,
                 },
-                _ = deposed => Ok(None),
-            });
+                _ = deposed => None,
+            }));
         }
         results
     }
 
     /// One attempt of [`ClusterLog::propose_in_order`] forwarded to `leader`, in one frame.
-    async fn attempt_forward_in_order(
+    async fn attempt_writes_forward(
         &self,
         leader: NodeId,
-        writes: &[&(ClientSession, Command)],
+        writes: &[(ClientSession, Command)],
         left: Duration,
     ) -> Vec<Result<Option<ForwardOutcome>, ProposeError>> {
         let mut answers = Vec::with_capacity(writes.len());
         let mut frame_writes = Vec::with_capacity(writes.len());
         {
             let mut waiting = self.forwards.waiting.lock();
-            for (session, command) in writes.iter().copied() {
-                if waiting.len() >= MAX_PENDING_FORWARDS {
-                    answers.push(Err(ProposeError::Overloaded));
-                    continue;
-                }
+            if waiting.len() + writes.len() > MAX_PENDING_FORWARDS {
+                return writes
+                    .iter()
+                    .map(|_| Err(ProposeError::Overloaded))
+                    .collect();
+            }
+            for (session, command) in writes {
                 let id = self.forwards.ids.next();
                 let (reply, answer) = oneshot::channel();
                 waiting.insert((leader, id), reply);
                 frame_writes.push((id, *session, command.clone()));
-                answers.push(Ok((id, answer)));
+                answers.push((id, answer));
             }
         }
         self.transport.send(
@@ -541,17 +548,12 @@ impl ClusterLog {
                 now_unix_ms: self.now_unix_ms(),
             },
         );
+        // Stop waiting as soon as another node is known to lead: the old leader may be dead,
+        // and the requests (under their sessions) are safe to send again at once.
         let mut status = self.status.clone();
         let until = tokio::time::Instant::now() + left.min(FORWARD_TIMEOUT);
         let mut results = Vec::with_capacity(answers.len());
-        for answer in answers {
-            let (id, answer) = match answer {
-                Ok(waiter) => waiter,
-                Err(error) => {
-                    results.push(Err(error));
-                    continue;
-                }
-            };
+        for (id, answer) in answers {
             let leader_changed = status.wait_for(|s| s.raft.leader.is_some_and(|l| l != leader));
             let result = tokio::select! {
                 answer = tokio::time::timeout_at(until, answer) => answer.ok().and_then(Result::ok),
@@ -567,7 +569,7 @@ impl ClusterLog {
     /// (read index). Then the caller reads the local state.
     pub async fn read_barrier(&self) -> Result<(), ProposeError> {
         let deadline = Instant::now() + self.request_timeout();
-        let outcome = self.route(&Routed::Read).await?;
+        let outcome = self.route_read().await?;
         match outcome {
             ForwardOutcome::ReadIndex(index) => {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -585,9 +587,9 @@ impl ClusterLog {
         Duration::from_millis(self.config.request_timeout_ms.max(1))
     }
 
-    /// Sends a request to whichever node leads, retrying until it is answered with something
-    /// final or the deadline passes.
-    async fn route(&self, routed: &Routed) -> Result<ForwardOutcome, ProposeError> {
+    /// Asks whichever node leads for a read index, retrying until it is answered with
+    /// something final or the deadline passes.
+    async fn route_read(&self) -> Result<ForwardOutcome, ProposeError> {
         let deadline = Instant::now() + self.request_timeout();
         let mut status = self.status.clone();
         let mut busy = false;
@@ -606,8 +608,8 @@ impl ClusterLog {
                 return Err(current.stopped_error());
             }
             let attempt = match current.raft.leader {
-                Some(leader) if leader == self.me => self.attempt_here(routed, left).await?,
-                Some(leader) => self.attempt_forward(leader, routed, left).await?,
+                Some(leader) if leader == self.me => self.attempt_read_here(left).await?,
+                Some(leader) => self.attempt_read_forward(leader, left).await?,
                 None => None,
             };
             busy = matches!(attempt, Some(ForwardOutcome::Busy(_)));
@@ -627,31 +629,20 @@ impl ClusterLog {
         }
     }
 
-    /// One attempt at this node's driver; `None`: no answer (try again).
-    async fn attempt_here(
+    /// One read-index attempt at this node's driver; `None`: no answer (try again).
+    async fn attempt_read_here(
         &self,
-        routed: &Routed,
         left: Duration,
     ) -> Result<Option<ForwardOutcome>, ProposeError> {
         let (reply, outcome) = oneshot::channel();
-        let input = match routed {
-            Routed::Write { session, command } => Input::Write {
-                session: *session,
-                command: command.clone(),
-                now_unix_ms: self.now_unix_ms(),
-                reply,
-            },
-            Routed::Read => Input::Read { reply },
-        };
-        match self.inputs.try_send(input) {
+        match self.inputs.try_send(Input::Read { reply }) {
             Ok(()) => {}
             Err(std::sync::mpsc::TrySendError::Full(_)) => return Err(ProposeError::Overloaded),
             Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
                 return Err(ProposeError::ShuttingDown)
             }
         }
-        // Stop waiting when this node stops leading: its entry may never be committed, and
-        // the request (under its session) is safe to send to the new leader.
+        // Stop waiting when this node stops leading: ask the new leader.
         let mut status = self.status.clone();
         let me = self.me;
         let deposed = status.wait_for(|s| s.raft.leader != Some(me) || s.stopped);
@@ -665,23 +656,14 @@ impl ClusterLog {
         }
     }
 
-    /// One attempt forwarded to `leader`; `None`: no answer in time (try again).
-    async fn attempt_forward(
+    /// One read-index request forwarded to `leader`; `None`: no answer in time (try again).
+    async fn attempt_read_forward(
         &self,
         leader: NodeId,
-        routed: &Routed,
         left: Duration,
     ) -> Result<Option<ForwardOutcome>, ProposeError> {
         let id = self.forwards.ids.next();
-        let frame = match routed {
-            Routed::Write { session, command } => PeerFrame::ForwardWrite {
-                id,
-                session: *session,
-                command: command.clone(),
-                now_unix_ms: self.now_unix_ms(),
-            },
-            Routed::Read => PeerFrame::ForwardRead { id },
-        };
+        let frame = PeerFrame::ForwardRead { id };
         let (reply, answer) = oneshot::channel();
         {
             let mut waiting = self.forwards.waiting.lock();
@@ -691,8 +673,7 @@ impl ClusterLog {
             waiting.insert((leader, id), reply);
         }
         self.transport.send(leader, &frame);
-        // Stop waiting as soon as another node is known to lead: the old leader may be dead,
-        // and the request (under its session) is safe to send again at once.
+        // Stop waiting as soon as another node is known to lead: the old leader may be dead.
         let mut status = self.status.clone();
         let leader_changed = status.wait_for(|s| s.raft.leader.is_some_and(|l| l != leader));
         let result = tokio::select! {

@@ -200,7 +200,11 @@ impl Client {
                         lines.push(&chunk[..count]);
                         let mut pipeline = Vec::new();
                         while let Some(frame) = lines.next_frame() {
-                            self.slow_down_flooders().await;
+                            if let Some(wait) = self.flood_wait() {
+                                // What was read before the wait goes out before it.
+                                self.finish_pipeline(&mut pipeline).await;
+                                tokio::time::sleep(wait).await;
+                            }
                             if let Some(frame) = self.pipeline_post(frame, &mut pipeline) {
                                 self.finish_pipeline(&mut pipeline).await;
                                 self.handle_frame(frame).await;
@@ -215,9 +219,9 @@ impl Client {
                 item = next_item(&mut self.feed) => {
                     let rendering = self.rendering();
                     self.deliver_feed_item(item, rendering);
-                    // The log writer publishes a batch of events one by one; let it finish
-                    // (and the other woken clients run) before taking the rest of the batch,
-                    // so one socket write carries it all.
+                    // Let the other woken connections (and the publisher) run first: by the
+                    // time this one takes what is queued, more has often come, and one
+                    // socket write carries it all.
                     tokio::task::yield_now().await;
                     self.deliver_queued_feed_items(rendering);
                 }
@@ -259,11 +263,12 @@ impl Client {
         }
     }
 
-    /// Waits for a flood-control token (fake lag), if flood control is on.
-    async fn slow_down_flooders(&mut self) {
+    /// Takes a flood-control token for the next line, or says how long to wait first (fake
+    /// lag), if flood control is on.
+    fn flood_wait(&mut self) -> Option<Duration> {
         let rate = self.shared.config.lines_per_second;
         if rate <= 0.0 {
-            return;
+            return None;
         }
         let burst = self.shared.config.lines_burst.max(1.0);
         let now = Instant::now();
@@ -273,12 +278,14 @@ impl Client {
         self.flood.tokens = (self.flood.tokens + elapsed * rate).min(burst);
         self.flood.updated = now;
         if self.flood.tokens < 1.0 {
+            // The token that comes during the wait is this line's.
             let wait = Duration::from_secs_f64((1.0 - self.flood.tokens) / rate);
-            tokio::time::sleep(wait).await;
-            self.flood.tokens = 1.0;
-            self.flood.updated = Instant::now();
+            self.flood.tokens = 0.0;
+            self.flood.updated = now + wait;
+            return Some(wait);
         }
         self.flood.tokens -= 1.0;
+        None
     }
 
     /// Asks the connection to close after this step, with `reason`.

@@ -260,7 +260,13 @@ impl Node {
                 }
                 results
             }
-            Log::Cluster(cluster) => cluster.log().propose_in_order(admitted).await,
+            Log::Cluster(cluster) => {
+                let writes = admitted
+                    .into_iter()
+                    .map(|command| (None, command))
+                    .collect();
+                cluster.log().propose_in_order(writes).await
+            }
         }
         .into_iter();
         drop(budgets);
