@@ -32,6 +32,9 @@ pub struct ReplicaBugSwitches {
     pub forget_client_sessions: bool,
     /// Answer a post as soon as it is proposed, before it is committed (TESTING.md row 7).
     pub acknowledge_before_commit: bool,
+    /// The chat state's feed, resumed after an id, skips the first event after it
+    /// (TESTING.md row 17; see `dschat_core::chat::ChatBugSwitches`).
+    pub feed_resume_skips_first_event: bool,
 }
 
 /// How a replica starts.
@@ -506,6 +509,8 @@ impl Replica {
                 what: "snapshot from the leader".into(),
                 detail: error.to_string(),
             })?;
+        #[cfg(feature = "bug-switches")]
+        self.apply_chat_bug_switches();
         self.storage
             .install_snapshot(snapshot, keep_entries_after)?;
         let through = snapshot.metadata.last_included_index;
@@ -676,6 +681,17 @@ impl Replica {
     #[cfg(feature = "bug-switches")]
     pub fn set_bug_switches(&mut self, switches: ReplicaBugSwitches) {
         self.bug_switches = switches;
+        self.apply_chat_bug_switches();
+    }
+
+    /// Hands the chat state its switches (again after a restore, which starts without them).
+    #[cfg(feature = "bug-switches")]
+    fn apply_chat_bug_switches(&mut self) {
+        self.chat
+            .write()
+            .set_bug_switches(dschat_core::chat::ChatBugSwitches {
+                feed_resume_skips_first_event: self.bug_switches.feed_resume_skips_first_event,
+            });
     }
 
     /// Turns on deliberately broken storage behaviours (tests only).

@@ -10,7 +10,9 @@
 //! (`forget-client-sessions`), 12 (`skip-body-checksums`, schedule `damaged-entry`) and 13
 //! (`keep-torn-tail`, faults `torn-write` and `crash`); 9 (`no-pre-vote-or-check-quorum`,
 //! schedule `disruptive-node`); 8 (`allow-overlapping-membership-changes`, schedule
-//! `membership`); 10 (`snapshot-rename-before-sync`, faults `crash`). The bounds below leave
+//! `membership`); 10 (`snapshot-rename-before-sync`, faults `crash`); 16
+//! (`ignore-stalled-replication`, faults `loss`, caught by the liveness phase); 17
+//! (`feed-resume-skips-first-event`, caught by `feeds-gap-free`). The bounds below leave
 //! room: at the time of writing each mutant was caught by the first or second seed tried.
 #![cfg(feature = "bug-switches")]
 
@@ -28,6 +30,17 @@ fn assert_caught(mutant: Mutant, faults: &str, seeds: std::ops::RangeInclusive<u
 }
 
 fn assert_caught_with(mutant: Mutant, base: SimConfig, seeds: std::ops::RangeInclusive<u64>) {
+    assert_caught_by(mutant, base, seeds, None);
+}
+
+/// Like [`assert_caught_with`]; with `verdict` set, a seed catches the mutant only if the
+/// verdict of that name is among the failures (so the test shows which check does the work).
+fn assert_caught_by(
+    mutant: Mutant,
+    base: SimConfig,
+    seeds: std::ops::RangeInclusive<u64>,
+    verdict: Option<&str>,
+) {
     for seed in seeds.clone() {
         let config = SimConfig {
             seed,
@@ -36,8 +49,12 @@ fn assert_caught_with(mutant: Mutant, base: SimConfig, seeds: std::ops::RangeInc
             ..base.clone()
         };
         let outcome = sim::run(config.clone()).expect("runs");
-        if !outcome.passed() {
-            let failed: Vec<&str> = outcome.failures().iter().map(|v| v.name.as_str()).collect();
+        let failed: Vec<&str> = outcome.failures().iter().map(|v| v.name.as_str()).collect();
+        let caught = match verdict {
+            None => !failed.is_empty(),
+            Some(name) => failed.contains(&name),
+        };
+        if caught {
             eprintln!(
                 "mutant {} caught by seed {seed} ({}); replay: {}",
                 mutant.name(),
@@ -132,4 +149,30 @@ fn two_overlapping_membership_changes_let_disjoint_majorities_commit() {
 #[test]
 fn renaming_a_snapshot_before_syncing_it_loses_the_node_at_the_next_crash() {
     assert_caught(Mutant::SnapshotRenameBeforeSync, "crash", 1..=4);
+}
+
+#[test]
+fn ignoring_stalled_replication_leaves_the_healed_cluster_unavailable() {
+    assert_caught_by(
+        Mutant::IgnoreStalledReplication,
+        SimConfig {
+            faults: FaultKind::parse_list("loss").unwrap(),
+            ..SimConfig::default()
+        },
+        1..=4,
+        Some("liveness after heal"),
+    );
+}
+
+#[test]
+fn a_feed_resume_that_skips_the_first_event_leaves_gaps() {
+    assert_caught_by(
+        Mutant::FeedResumeSkipsFirstEvent,
+        SimConfig {
+            faults: FaultKind::parse_list("all").unwrap(),
+            ..SimConfig::default()
+        },
+        1..=4,
+        Some("feeds-gap-free"),
+    );
 }
