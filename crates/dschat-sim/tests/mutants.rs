@@ -12,7 +12,9 @@
 //! schedule `disruptive-node`); 8 (`allow-overlapping-membership-changes`, schedule
 //! `membership`); 10 (`snapshot-rename-before-sync`, faults `crash`); 16
 //! (`ignore-stalled-replication`, faults `loss`, caught by the liveness phase); 17
-//! (`feed-resume-skips-first-event`, caught by `feeds-gap-free`). The bounds below leave
+//! (`feed-resume-skips-first-event`, caught by `feeds-gap-free`); 18
+//! (`hybrid-clock-follows-physical-time-backwards`, faults `clock,crash,partition`, caught by
+//! the clock-causality invariant). The bounds below leave
 //! room: at the time of writing each mutant was caught by the first or second seed tried.
 #![cfg(feature = "bug-switches")]
 
@@ -33,13 +35,13 @@ fn assert_caught_with(mutant: Mutant, base: SimConfig, seeds: std::ops::RangeInc
     assert_caught_by(mutant, base, seeds, None);
 }
 
-/// Like [`assert_caught_with`]; with `verdict` set, a seed catches the mutant only if the
-/// verdict of that name is among the failures (so the test shows which check does the work).
+/// Like [`assert_caught_with`]; with `expected` set, a seed catches the mutant only if a
+/// failed verdict's name or detail contains it (so the test shows which check does the work).
 fn assert_caught_by(
     mutant: Mutant,
     base: SimConfig,
     seeds: std::ops::RangeInclusive<u64>,
-    verdict: Option<&str>,
+    expected: Option<&str>,
 ) {
     for seed in seeds.clone() {
         let config = SimConfig {
@@ -50,9 +52,12 @@ fn assert_caught_by(
         };
         let outcome = sim::run(config.clone()).expect("runs");
         let failed: Vec<&str> = outcome.failures().iter().map(|v| v.name.as_str()).collect();
-        let caught = match verdict {
+        let caught = match expected {
             None => !failed.is_empty(),
-            Some(name) => failed.contains(&name),
+            Some(text) => outcome
+                .failures()
+                .iter()
+                .any(|v| v.name.contains(text) || v.detail.contains(text)),
         };
         if caught {
             eprintln!(
@@ -174,5 +179,18 @@ fn a_feed_resume_that_skips_the_first_event_leaves_gaps() {
         },
         1..=4,
         Some("feeds-gap-free"),
+    );
+}
+
+#[test]
+fn a_hybrid_clock_that_follows_the_physical_clock_back_stamps_out_of_log_order() {
+    assert_caught_by(
+        Mutant::HybridClockFollowsPhysicalTimeBackwards,
+        SimConfig {
+            faults: FaultKind::parse_list("clock,crash,partition").unwrap(),
+            ..SimConfig::default()
+        },
+        1..=6,
+        Some("hybrid clock causality"),
     );
 }

@@ -249,11 +249,16 @@ pub enum Mutant {
     /// Chat state: a feed resumed after an id drops the first event after it, as if the
     /// cursor were inclusive (row 17: feeds skipping events).
     FeedResumeSkipsFirstEvent,
+    /// Replica: the hybrid clock follows the physical clock backwards (no maximum with the
+    /// last stamp), so a clock stepped back, or a new leader whose clock is behind, stamps
+    /// commands earlier than those before them in the log (row 18: clock skew breaking
+    /// timestamp order).
+    HybridClockFollowsPhysicalTimeBackwards,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 14] = [
+    pub const ALL: [Mutant; 15] = [
         Mutant::VoteWithoutPersist,
         Mutant::CommitEarlierTermByCounting,
         Mutant::TruncateOnStaleAppend,
@@ -268,6 +273,7 @@ impl Mutant {
         Mutant::SnapshotRenameBeforeSync,
         Mutant::IgnoreStalledReplication,
         Mutant::FeedResumeSkipsFirstEvent,
+        Mutant::HybridClockFollowsPhysicalTimeBackwards,
     ];
 
     /// The name used on the command line.
@@ -287,6 +293,9 @@ impl Mutant {
             Mutant::SnapshotRenameBeforeSync => "snapshot-rename-before-sync",
             Mutant::IgnoreStalledReplication => "ignore-stalled-replication",
             Mutant::FeedResumeSkipsFirstEvent => "feed-resume-skips-first-event",
+            Mutant::HybridClockFollowsPhysicalTimeBackwards => {
+                "hybrid-clock-follows-physical-time-backwards"
+            }
         }
     }
 }

@@ -171,7 +171,8 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
             | Mutant::SkipBodyChecksums
             | Mutant::KeepTornTail
             | Mutant::SnapshotRenameBeforeSync
-            | Mutant::FeedResumeSkipsFirstEvent,
+            | Mutant::FeedResumeSkipsFirstEvent
+            | Mutant::HybridClockFollowsPhysicalTimeBackwards,
         ) => {}
         #[cfg(feature = "bug-switches")]
         Some(Mutant::VoteWithoutPersist) => config.bugs.vote_without_persist = true,
@@ -238,5 +239,7 @@ fn apply_replica_mutant(replica: &mut Replica, mutant: Option<Mutant>) {
         forget_client_sessions: mutant == Some(Mutant::ForgetClientSessions),
         acknowledge_before_commit: mutant == Some(Mutant::AcknowledgeBeforeCommit),
         feed_resume_skips_first_event: mutant == Some(Mutant::FeedResumeSkipsFirstEvent),
+        hybrid_clock_follows_physical_time_backwards: mutant
+            == Some(Mutant::HybridClockFollowsPhysicalTimeBackwards),
     });
 }
