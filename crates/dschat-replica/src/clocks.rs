@@ -8,7 +8,11 @@
 //! one of this replica (Kulkarni et al., "Logical Physical Clocks", 2014) and an id greater
 //! than every id this replica minted before, across restarts and backward jumps: the id
 //! generator's high-water mark is made durable before an id beyond it is used
-//! ([`MessageIdGenerator`]).
+//! ([`MessageIdGenerator`]). The replica makes the stamps causal along the log as well: before
+//! a leader stamps, it calls [`Clocks::observe`] with the applied state's newest time and, once
+//! per term, with the stamp of every entry of its log not applied yet, so each command is
+//! stamped later than every command before it in the log, whichever leader's clock stamped
+//! those (TESTING.md row 18; the simulator checks it after every apply).
 //!
 //! **How it works.** The mark lives in the file `id-high-water-mark` of the replica's
 //! directory, replaced atomically (write a temporary file, sync, rename, sync the directory)
@@ -34,6 +38,9 @@ pub struct Clocks {
     ids: MessageIdGenerator,
     disk: Arc<dyn Disk>,
     directory: PathBuf,
+    /// Test-only bug switch: stamps follow the physical clock backwards.
+    #[cfg(feature = "bug-switches")]
+    follow_physical_time_backwards: bool,
 }
 
 impl Clocks {
@@ -68,6 +75,8 @@ impl Clocks {
             ids: MessageIdGenerator::new(node, mark),
             disk,
             directory: directory.to_path_buf(),
+            #[cfg(feature = "bug-switches")]
+            follow_physical_time_backwards: false,
         })
     }
 
@@ -86,6 +95,16 @@ impl Clocks {
         &mut self,
         now_unix_ms: u64,
     ) -> Result<(HybridTimestamp, MessageId), StorageError> {
+        #[cfg(feature = "bug-switches")]
+        if self.follow_physical_time_backwards && now_unix_ms < self.hybrid.last().wall_ms {
+            self.hybrid = HybridClock::new(
+                HybridTimestamp {
+                    wall_ms: now_unix_ms,
+                    logical: 0,
+                },
+                MAX_CLOCK_OFFSET_MS,
+            );
+        }
         let time = self.hybrid.now(now_unix_ms);
         let next = self.ids.next(now_unix_ms);
         if let Some(mark) = next.persist_high_water_mark_ms {
@@ -95,6 +114,15 @@ impl Clocks {
             }
         }
         Ok((time, next.id))
+    }
+
+    /// The hybrid-clock bug of TESTING.md row 18 (feature `bug-switches`): with `on`, a stamp
+    /// takes the physical time whenever it is behind the last stamp, instead of the maximum
+    /// of the two, so a clock stepped back or a new leader with a slower clock stamps commands
+    /// earlier than the ones before them in the log.
+    #[cfg(feature = "bug-switches")]
+    pub fn set_follow_physical_time_backwards(&mut self, on: bool) {
+        self.follow_physical_time_backwards = on;
     }
 
     fn persist_mark(&self, mark: u64) -> Result<(), StorageError> {

@@ -32,6 +32,13 @@ pub struct ReplicaBugSwitches {
     pub forget_client_sessions: bool,
     /// Answer a post as soon as it is proposed, before it is committed (TESTING.md row 7).
     pub acknowledge_before_commit: bool,
+    /// The chat state's feed, resumed after an id, skips the first event after it
+    /// (TESTING.md row 17; see `dschat_core::chat::ChatBugSwitches`).
+    pub feed_resume_skips_first_event: bool,
+    /// The hybrid clock follows the physical clock backwards (no maximum with the last
+    /// stamp), so commands can be stamped earlier than those before them in the log
+    /// (TESTING.md row 18: clock skew breaking timestamp order).
+    pub hybrid_clock_follows_physical_time_backwards: bool,
 }
 
 /// How a replica starts.
@@ -126,6 +133,10 @@ pub struct AppliedEntry {
     pub index: LogIndex,
     /// Its term.
     pub term: Term,
+    /// The server time its command was stamped with by the leader that proposed it (`None`
+    /// for no-ops and configuration entries). Along the log these strictly increase: each
+    /// leader's hybrid clock runs past every entry already in its log before it stamps.
+    pub time: Option<dschat_core::clock::hybrid::HybridTimestamp>,
 }
 
 /// A change of the Raft role.
@@ -159,6 +170,11 @@ pub struct Replica {
     deferred_sync: bool,
     /// The last write handed to the disk but not yet synced (deferred-sync mode only).
     unsynced_through: Option<PersistId>,
+    /// The term in which, as leader, the clocks last caught up with the stamps of the log's
+    /// unapplied entries. A new leader's log may end with commands of earlier leaders that it
+    /// has not applied yet, stamped by faster clocks; its own stamps must exceed theirs
+    /// (TESTING.md row 18: hybrid clocks causal along the log).
+    clocks_caught_up_in_term: Option<Term>,
     /// Test-only bug switches.
     #[cfg(feature = "bug-switches")]
     bug_switches: ReplicaBugSwitches,
@@ -236,6 +252,7 @@ impl Replica {
             pending_reads: HashMap::new(),
             next_read_id: 1,
             digest_every_entries: 0,
+            clocks_caught_up_in_term: None,
             deferred_sync: false,
             unsynced_through: None,
             #[cfg(feature = "bug-switches")]
@@ -291,6 +308,10 @@ impl Replica {
             let chat = self.chat.read();
             self.clocks.observe(chat.last_time(), chat.last_event_id());
         }
+        if self.clocks_caught_up_in_term != Some(status.term) {
+            self.observe_unapplied_stamps()?;
+            self.clocks_caught_up_in_term = Some(status.term);
+        }
         let mut request_ids = Vec::with_capacity(writes.len());
         let mut commands = Vec::with_capacity(writes.len());
         #[cfg(feature = "bug-switches")]
@@ -342,6 +363,25 @@ impl Replica {
                 Ok(effects)
             }
         }
+    }
+
+    /// Makes the clocks run past the stamps of the log's entries that are not applied yet
+    /// (the applied ones are covered by the chat state's `last_time`). Called once per term
+    /// by a leader before it stamps: after that, it appends only entries it stamped itself.
+    fn observe_unapplied_stamps(&mut self) -> Result<(), ReplicaError> {
+        let applied = self.chat.read().applied_index();
+        let log = self.raft.log();
+        for entry in log.range(LogIndex(applied.0 + 1), log.last_index()) {
+            if let Payload::Command(command) = &entry.payload {
+                let envelope =
+                    Envelope::decode(&command.data).map_err(|error| ReplicaError::Undecodable {
+                        what: format!("command at entry {}", entry.index),
+                        detail: error.to_string(),
+                    })?;
+                self.clocks.observe(envelope.time, envelope.proposed_id);
+            }
+        }
+        Ok(())
     }
 
     /// The `acknowledge_before_commit` bug: answers the posts just proposed (from
@@ -461,6 +501,7 @@ impl Replica {
     /// Applies one committed entry and answers the request that proposed it, if it was ours.
     fn apply(&mut self, entry: Entry, effects: &mut Effects) -> Result<(), ReplicaError> {
         let index = entry.index;
+        let mut time = None;
         let reply = match entry.payload {
             Payload::Command(command) => {
                 let envelope =
@@ -468,6 +509,7 @@ impl Replica {
                         what: format!("command at entry {index}"),
                         detail: error.to_string(),
                     })?;
+                time = Some(envelope.time);
                 let applied = self.chat.write().apply(index, envelope);
                 effects.events.extend(applied.events);
                 effects.away_changes.extend(applied.away_changes);
@@ -481,6 +523,7 @@ impl Replica {
         effects.applied.push(AppliedEntry {
             index,
             term: entry.term,
+            time,
         });
         if self.digest_every_entries > 0 && index.0.is_multiple_of(self.digest_every_entries) {
             effects.digests.push((index, self.chat.read().digest()));
@@ -506,6 +549,8 @@ impl Replica {
                 what: "snapshot from the leader".into(),
                 detail: error.to_string(),
             })?;
+        #[cfg(feature = "bug-switches")]
+        self.apply_chat_bug_switches();
         self.storage
             .install_snapshot(snapshot, keep_entries_after)?;
         let through = snapshot.metadata.last_included_index;
@@ -676,6 +721,20 @@ impl Replica {
     #[cfg(feature = "bug-switches")]
     pub fn set_bug_switches(&mut self, switches: ReplicaBugSwitches) {
         self.bug_switches = switches;
+        self.clocks.set_follow_physical_time_backwards(
+            switches.hybrid_clock_follows_physical_time_backwards,
+        );
+        self.apply_chat_bug_switches();
+    }
+
+    /// Hands the chat state its switches (again after a restore, which starts without them).
+    #[cfg(feature = "bug-switches")]
+    fn apply_chat_bug_switches(&mut self) {
+        self.chat
+            .write()
+            .set_bug_switches(dschat_core::chat::ChatBugSwitches {
+                feed_resume_skips_first_event: self.bug_switches.feed_resume_skips_first_event,
+            });
     }
 
     /// Turns on deliberately broken storage behaviours (tests only).

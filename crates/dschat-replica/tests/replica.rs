@@ -1,5 +1,6 @@
 //! A three-replica cluster over simulated disks, with messages delivered by hand: writes are
-//! acknowledged only once committed, reads see them, and a restart recovers them.
+//! acknowledged only once committed, reads see them, and a restart recovers them; a new leader
+//! stamps its commands after those it inherits.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -9,7 +10,7 @@ use dschat_core::chat::{Command, Response};
 use dschat_core::ids::NodeId;
 use dschat_core::raft::{self, RoleKind};
 use dschat_core::state_machine::StateMachine;
-use dschat_replica::{Effects, Outcome, Replica, ReplicaConfig, Request, RequestId};
+use dschat_replica::{AppliedEntry, Effects, Outcome, Replica, ReplicaConfig, Request, RequestId};
 use dschat_storage::disk::{CrashPlan, SimulatedDisk};
 use dschat_storage::WalOptions;
 
@@ -33,6 +34,8 @@ struct Cluster {
     replicas: Vec<Option<Replica>>,
     network: VecDeque<raft::Envelope>,
     completions: Vec<(RequestId, Outcome)>,
+    /// Every entry applied, with the index of the node that applied it.
+    applied: Vec<(usize, AppliedEntry)>,
 }
 
 impl Cluster {
@@ -46,12 +49,15 @@ impl Cluster {
             replicas,
             network: VecDeque::new(),
             completions: Vec::new(),
+            applied: Vec::new(),
         }
     }
 
-    fn absorb(&mut self, effects: Effects) {
+    fn absorb(&mut self, node: usize, effects: Effects) {
         self.network.extend(effects.messages);
         self.completions.extend(effects.completions);
+        self.applied
+            .extend(effects.applied.into_iter().map(|entry| (node, entry)));
     }
 
     fn deliver_all(&mut self) {
@@ -59,14 +65,14 @@ impl Cluster {
             let to = envelope.to.0 as usize - 1;
             if let Some(replica) = self.replicas[to].as_mut() {
                 let effects = replica.receive(envelope).expect("storage works");
-                self.absorb(effects);
+                self.absorb(to, effects);
             }
         }
     }
 
     fn leader(&mut self) -> usize {
         let effects = self.replicas[0].as_mut().unwrap().campaign().unwrap();
-        self.absorb(effects);
+        self.absorb(0, effects);
         self.deliver_all();
         let leader = (0..3)
             .find(|&i| {
@@ -84,7 +90,7 @@ impl Cluster {
             .unwrap()
             .submit(RequestId(id), request, NOW_UNIX_MS)
             .unwrap();
-        self.absorb(effects);
+        self.absorb(node, effects);
         self.deliver_all();
         let position = self
             .completions
@@ -251,5 +257,96 @@ fn with_deferred_sync_a_vote_leaves_only_after_the_host_syncs_and_a_crash_before
         )),
         "the granted vote leaves after the sync: {:?}",
         effects.messages
+    );
+}
+
+/// TESTING.md row 18: a new leader whose clock is behind must still stamp its commands later
+/// than the old leader's commands it holds but has not applied yet, or server times would run
+/// backwards along the log.
+#[test]
+fn a_new_leader_with_a_slower_clock_stamps_after_the_entries_it_inherits() {
+    let mut cluster = Cluster::new();
+    let old = cluster.leader();
+    // The old leader's clock is 5 s ahead. Its write reaches both followers, but their answers
+    // are lost and it crashes: nobody has committed or applied the write.
+    let effects = cluster.replicas[old]
+        .as_mut()
+        .unwrap()
+        .submit(RequestId(1), register("ada"), NOW_UNIX_MS + 5_000)
+        .unwrap();
+    for envelope in effects.messages {
+        let to = envelope.to.0 as usize - 1;
+        cluster.replicas[to]
+            .as_mut()
+            .unwrap()
+            .receive(envelope)
+            .unwrap();
+    }
+    cluster.replicas[old] = None;
+    let old_stamp = NOW_UNIX_MS + 5_000;
+
+    // The followers' election timers run out; one of them wins, and takes a write at once,
+    // before its first entry commits (so before it applies the old leader's write).
+    let leader = |cluster: &Cluster| {
+        (0..3).find(|&node| {
+            cluster.replicas[node]
+                .as_ref()
+                .is_some_and(|replica| replica.status().role == RoleKind::Leader)
+        })
+    };
+    let mut new = None;
+    for _ in 0..100 {
+        for node in 0..3 {
+            if let Some(replica) = cluster.replicas[node].as_mut() {
+                let effects = replica.tick().unwrap();
+                cluster.absorb(node, effects);
+            }
+        }
+        while new.is_none() {
+            let Some(envelope) = cluster.network.pop_front() else {
+                break;
+            };
+            let to = envelope.to.0 as usize - 1;
+            if let Some(replica) = cluster.replicas[to].as_mut() {
+                let effects = replica.receive(envelope).unwrap();
+                cluster.absorb(to, effects);
+            }
+            new = leader(&cluster);
+        }
+        if new.is_some() {
+            break;
+        }
+    }
+    let new = new.expect("the two followers elect a leader");
+    assert!(
+        !cluster
+            .applied
+            .iter()
+            .any(|(node, entry)| *node == new && entry.time.is_some()),
+        "the new leader has not applied the old leader's write yet"
+    );
+    let outcome = cluster.submit(new, 2, register("bob"));
+    assert!(
+        matches!(outcome, Outcome::Applied { reply: Ok(_), .. }),
+        "{outcome:?}"
+    );
+
+    let stamps: Vec<_> = cluster
+        .applied
+        .iter()
+        .filter(|(node, _)| *node == new)
+        .filter_map(|(_, entry)| Some((entry.index, entry.time?)))
+        .collect();
+    let inherited = stamps
+        .iter()
+        .position(|(_, time)| time.wall_ms == old_stamp)
+        .expect("the new leader applied the old leader's write");
+    assert!(
+        stamps.windows(2).all(|pair| pair[0].1 < pair[1].1),
+        "server times strictly increase along the log: {stamps:?}"
+    );
+    assert!(
+        stamps.len() > inherited + 1,
+        "the new leader's own write follows the inherited one: {stamps:?}"
     );
 }

@@ -10,7 +10,11 @@
 //! (`forget-client-sessions`), 12 (`skip-body-checksums`, schedule `damaged-entry`) and 13
 //! (`keep-torn-tail`, faults `torn-write` and `crash`); 9 (`no-pre-vote-or-check-quorum`,
 //! schedule `disruptive-node`); 8 (`allow-overlapping-membership-changes`, schedule
-//! `membership`); 10 (`snapshot-rename-before-sync`, faults `crash`). The bounds below leave
+//! `membership`); 10 (`snapshot-rename-before-sync`, faults `crash`); 16
+//! (`ignore-stalled-replication`, faults `loss`, caught by the liveness phase); 17
+//! (`feed-resume-skips-first-event`, caught by `feeds-gap-free`); 18
+//! (`hybrid-clock-follows-physical-time-backwards`, faults `clock,crash,partition`, caught by
+//! the clock-causality invariant). The bounds below leave
 //! room: at the time of writing each mutant was caught by the first or second seed tried.
 #![cfg(feature = "bug-switches")]
 
@@ -28,6 +32,17 @@ fn assert_caught(mutant: Mutant, faults: &str, seeds: std::ops::RangeInclusive<u
 }
 
 fn assert_caught_with(mutant: Mutant, base: SimConfig, seeds: std::ops::RangeInclusive<u64>) {
+    assert_caught_by(mutant, base, seeds, None);
+}
+
+/// Like [`assert_caught_with`]; with `expected` set, a seed catches the mutant only if a
+/// failed verdict's name or detail contains it (so the test shows which check does the work).
+fn assert_caught_by(
+    mutant: Mutant,
+    base: SimConfig,
+    seeds: std::ops::RangeInclusive<u64>,
+    expected: Option<&str>,
+) {
     for seed in seeds.clone() {
         let config = SimConfig {
             seed,
@@ -36,8 +51,15 @@ fn assert_caught_with(mutant: Mutant, base: SimConfig, seeds: std::ops::RangeInc
             ..base.clone()
         };
         let outcome = sim::run(config.clone()).expect("runs");
-        if !outcome.passed() {
-            let failed: Vec<&str> = outcome.failures().iter().map(|v| v.name.as_str()).collect();
+        let failed: Vec<&str> = outcome.failures().iter().map(|v| v.name.as_str()).collect();
+        let caught = match expected {
+            None => !failed.is_empty(),
+            Some(text) => outcome
+                .failures()
+                .iter()
+                .any(|v| v.name.contains(text) || v.detail.contains(text)),
+        };
+        if caught {
             eprintln!(
                 "mutant {} caught by seed {seed} ({}); replay: {}",
                 mutant.name(),
@@ -132,4 +154,43 @@ fn two_overlapping_membership_changes_let_disjoint_majorities_commit() {
 #[test]
 fn renaming_a_snapshot_before_syncing_it_loses_the_node_at_the_next_crash() {
     assert_caught(Mutant::SnapshotRenameBeforeSync, "crash", 1..=4);
+}
+
+#[test]
+fn ignoring_stalled_replication_leaves_the_healed_cluster_unavailable() {
+    assert_caught_by(
+        Mutant::IgnoreStalledReplication,
+        SimConfig {
+            faults: FaultKind::parse_list("loss").unwrap(),
+            ..SimConfig::default()
+        },
+        1..=4,
+        Some("liveness after heal"),
+    );
+}
+
+#[test]
+fn a_feed_resume_that_skips_the_first_event_leaves_gaps() {
+    assert_caught_by(
+        Mutant::FeedResumeSkipsFirstEvent,
+        SimConfig {
+            faults: FaultKind::parse_list("all").unwrap(),
+            ..SimConfig::default()
+        },
+        1..=4,
+        Some("feeds-gap-free"),
+    );
+}
+
+#[test]
+fn a_hybrid_clock_that_follows_the_physical_clock_back_stamps_out_of_log_order() {
+    assert_caught_by(
+        Mutant::HybridClockFollowsPhysicalTimeBackwards,
+        SimConfig {
+            faults: FaultKind::parse_list("clock,crash,partition").unwrap(),
+            ..SimConfig::default()
+        },
+        1..=6,
+        Some("hybrid clock causality"),
+    );
 }

@@ -30,6 +30,15 @@ torn-write, bit-flip, and the targeted schedules crash-voters, deposed-leader,
 leader-churn, damaged-entry, disruptive-node, membership; groups: all, none,
 network, process, clock, disk, targeted.
 
+Mutants (--mutant, in a build with the bug-switches feature; TESTING.md row):
+vote-without-persist (1), acknowledge-before-fsync (2), read-without-confirmation (3),
+commit-earlier-term-by-counting (5), truncate-on-stale-append (6),
+acknowledge-before-commit (7), allow-overlapping-membership-changes (8),
+no-pre-vote-or-check-quorum (9), snapshot-rename-before-sync (10),
+skip-body-checksums (12), keep-torn-tail (13), forget-client-sessions (14),
+ignore-stalled-replication (16), feed-resume-skips-first-event (17),
+hybrid-clock-follows-physical-time-backwards (18).
+
 A run that fails prints the one command that replays it, exactly.")]
 pub struct SimArgs {
     /// The seed of a single run.

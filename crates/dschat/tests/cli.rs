@@ -101,6 +101,13 @@ fn every_command_explains_itself() {
         sim.contains("--seeds") && sim.contains("replays it"),
         "sim --help explains seeds and replay: {sim}"
     );
+    for mutant in dschat_sim::sim::Mutant::ALL {
+        assert!(
+            sim.contains(&format!("{} (", mutant.name())),
+            "sim --help lists mutant {} with its TESTING.md row: {sim}",
+            mutant.name()
+        );
+    }
     let bench = run_ok(dschat().args(["bench", "posts", "--help"]));
     assert!(bench.contains("--clients"));
 }

@@ -42,6 +42,8 @@ pub use command::{
 };
 pub use model::{Author, EventView, EventViewKind, MessageView, Room, RoomModes, User};
 pub use queries::Page;
+#[cfg(feature = "bug-switches")]
+pub use state::ChatBugSwitches;
 pub use state::{Applied, AwayChange, ChatState};
 
 #[cfg(test)]

@@ -209,7 +209,17 @@ impl ChatState {
         let mut cursors: Vec<(Timeline, &[StoredEvent])> = timelines
             .iter()
             .filter_map(|&timeline| {
-                Some((timeline, self.log(timeline)?.events_after(after, limit)))
+                let events = self.log(timeline)?.events_after(after, limit);
+                #[cfg(feature = "bug-switches")]
+                let events = match events.split_first() {
+                    Some((_, rest))
+                        if self.bugs.feed_resume_skips_first_event && after > MessageId(0) =>
+                    {
+                        rest
+                    }
+                    _ => events,
+                };
+                Some((timeline, events))
             })
             .filter(|(_, events)| !events.is_empty())
             .collect();

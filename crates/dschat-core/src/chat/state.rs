@@ -58,6 +58,18 @@ pub struct AwayChange {
     pub message: Option<String>,
 }
 
+/// Test-only switches that re-introduce known bugs of the chat state's read side, so tests can
+/// show they catch them. Compiled only with the `bug-switches` feature; never in a release
+/// build. Not part of the state: snapshots, digests and restores ignore them.
+#[cfg(feature = "bug-switches")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChatBugSwitches {
+    /// A feed resumed after a nonzero id treats the cursor as inclusive and drops the first
+    /// event of its answer as if it were the cursor's own, so every resume skips one event
+    /// (TESTING.md row 17: feeds skipping events).
+    pub feed_resume_skips_first_event: bool,
+}
+
 /// The whole chat state. Every field is ordered (`BTreeMap`), so iteration and snapshots are
 /// identical on every replica.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +89,10 @@ pub struct ChatState {
     /// Away messages by user (absent: not away). Last, so a format 2 snapshot reads as one
     /// with an empty map appended.
     pub(super) away: BTreeMap<UserId, String>,
+    /// Test-only bug switches (not state: never serialized).
+    #[cfg(feature = "bug-switches")]
+    #[serde(skip)]
+    pub(super) bugs: ChatBugSwitches,
 }
 
 /// The per-command context the handlers share: where the next event goes.
@@ -91,6 +107,12 @@ impl ChatState {
     /// An empty chat.
     pub fn new() -> ChatState {
         ChatState::default()
+    }
+
+    /// Turns test-only bug switches on or off (feature `bug-switches`).
+    #[cfg(feature = "bug-switches")]
+    pub fn set_bug_switches(&mut self, switches: ChatBugSwitches) {
+        self.bugs = switches;
     }
 
     /// The largest event id in the state (0 if none): a high-water mark for id generators.

@@ -29,6 +29,11 @@ pub struct BugSwitches {
     /// Accept a membership change while another is still uncommitted, so two overlapping
     /// one-server changes can leave old and new majorities disjoint (TESTING.md row 8).
     pub allow_overlapping_membership_changes: bool,
+    /// A leader takes no notice of heartbeat answers for replication: a follower whose log
+    /// request (or probe) was lost is never sent another, so once a majority is stalled the
+    /// healed cluster commits nothing more (TESTING.md row 16: unavailability in a healthy
+    /// cluster).
+    pub ignore_stalled_replication: bool,
 }
 
 /// Configuration of one node. `Config::default()` suits a cluster ticked every ~10 ms.
@@ -144,6 +149,7 @@ impl Config {
             Bug::AllowOverlappingMembershipChanges => {
                 self.bugs.allow_overlapping_membership_changes
             }
+            Bug::IgnoreStalledReplication => self.bugs.ignore_stalled_replication,
         }
     }
 
@@ -164,4 +170,5 @@ pub(crate) enum Bug {
     TruncateOnStaleAppend,
     ReadWithoutConfirmation,
     AllowOverlappingMembershipChanges,
+    IgnoreStalledReplication,
 }

@@ -151,7 +151,9 @@ impl Node {
         progress.read_round = progress.read_round.max(response.read_round);
         let stalled = progress.match_index < last_index && !progress.made_progress;
         let mut resend_snapshot = false;
+        let ignore_stall = self.config.bug(Bug::IgnoreStalledReplication);
         match &mut progress.state {
+            _ if ignore_stall => {}
             ProgressState::Probe { waiting } => *waiting = false,
             ProgressState::Replicate { .. } if stalled => progress.become_probe(),
             ProgressState::Snapshot { .. } => resend_snapshot = stalled,

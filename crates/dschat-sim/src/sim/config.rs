@@ -242,11 +242,23 @@ pub enum Mutant {
     /// Storage: a snapshot file is renamed into place before it is synced, so a crash after
     /// the log prefix it covers is dropped leaves a torn snapshot and no log (row 10).
     SnapshotRenameBeforeSync,
+    /// Raft: a leader takes no notice of heartbeat answers for replication, so a follower
+    /// whose log request was lost is never sent another; once a majority is stalled the
+    /// healed cluster makes no progress (row 16: unavailability in a healthy cluster).
+    IgnoreStalledReplication,
+    /// Chat state: a feed resumed after an id drops the first event after it, as if the
+    /// cursor were inclusive (row 17: feeds skipping events).
+    FeedResumeSkipsFirstEvent,
+    /// Replica: the hybrid clock follows the physical clock backwards (no maximum with the
+    /// last stamp), so a clock stepped back, or a new leader whose clock is behind, stamps
+    /// commands earlier than those before them in the log (row 18: clock skew breaking
+    /// timestamp order).
+    HybridClockFollowsPhysicalTimeBackwards,
 }
 
 impl Mutant {
     /// Every mutant.
-    pub const ALL: [Mutant; 12] = [
+    pub const ALL: [Mutant; 15] = [
         Mutant::VoteWithoutPersist,
         Mutant::CommitEarlierTermByCounting,
         Mutant::TruncateOnStaleAppend,
@@ -259,6 +271,9 @@ impl Mutant {
         Mutant::NoPreVoteOrCheckQuorum,
         Mutant::AllowOverlappingMembershipChanges,
         Mutant::SnapshotRenameBeforeSync,
+        Mutant::IgnoreStalledReplication,
+        Mutant::FeedResumeSkipsFirstEvent,
+        Mutant::HybridClockFollowsPhysicalTimeBackwards,
     ];
 
     /// The name used on the command line.
@@ -276,6 +291,11 @@ impl Mutant {
             Mutant::NoPreVoteOrCheckQuorum => "no-pre-vote-or-check-quorum",
             Mutant::AllowOverlappingMembershipChanges => "allow-overlapping-membership-changes",
             Mutant::SnapshotRenameBeforeSync => "snapshot-rename-before-sync",
+            Mutant::IgnoreStalledReplication => "ignore-stalled-replication",
+            Mutant::FeedResumeSkipsFirstEvent => "feed-resume-skips-first-event",
+            Mutant::HybridClockFollowsPhysicalTimeBackwards => {
+                "hybrid-clock-follows-physical-time-backwards"
+            }
         }
     }
 }

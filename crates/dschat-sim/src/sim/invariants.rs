@@ -2,12 +2,15 @@
 //! (Raft paper, figure 3): election safety (at most one leader per term), state machine
 //! safety (no two nodes apply different entries at one index, so committed entries never
 //! change), log matching against what was committed, each node's own invariants
-//! (`Node::check_invariants`), and equal state digests at equal applied indices.
+//! (`Node::check_invariants`), equal state digests at equal applied indices, and hybrid
+//! clocks causal along the log (TESTING.md row 18): every command is stamped later than
+//! every command before it in the log, since the leader that proposed it held them all.
 //!
 //! The costlier checks (a node's whole log) run every 64th step; the others every step.
 
 use std::collections::HashMap;
 
+use dschat_core::clock::hybrid::HybridTimestamp;
 use dschat_core::ids::{LogIndex, Term};
 use dschat_replica::{AppliedEntry, Replica};
 
@@ -23,6 +26,8 @@ pub struct Invariants {
     committed_terms: Vec<Term>,
     /// The first digest reported at each index, and by whom.
     digests: HashMap<LogIndex, ([u8; 32], usize)>,
+    /// Per node, the index and server time of the last command it applied.
+    last_stamped: HashMap<usize, (LogIndex, HybridTimestamp)>,
     /// Violations found: when, and what.
     pub violations: Vec<(Micros, String)>,
     /// How many individual checks ran.
@@ -69,6 +74,7 @@ impl Invariants {
     ) {
         for entry in applied {
             self.checks += 1;
+            self.check_stamp(now, node, entry, recorder);
             let index = entry.index.0 as usize;
             if index >= self.committed_terms.len() {
                 self.committed_terms.resize(index + 1, Term(0));
@@ -90,6 +96,40 @@ impl Invariants {
                 );
             }
         }
+    }
+
+    /// Hybrid clocks are causal along the log (TESTING.md row 18): a command's server time
+    /// exceeds that of the command applied before it. A node that applies an index at or
+    /// below its last (replaying after a restart) starts the comparison afresh.
+    fn check_stamp(
+        &mut self,
+        now: Micros,
+        node: usize,
+        entry: &AppliedEntry,
+        recorder: &mut Recorder,
+    ) {
+        let Some(time) = entry.time else {
+            return;
+        };
+        if let Some(&(before, earlier)) = self.last_stamped.get(&node) {
+            if entry.index > before && time <= earlier {
+                self.violate(
+                    now,
+                    format!(
+                        "hybrid clock causality: n{} applied entry {} stamped {}.{}, not after \
+                         entry {before} before it in the log, stamped {}.{}",
+                        node + 1,
+                        entry.index,
+                        time.wall_ms,
+                        time.logical,
+                        earlier.wall_ms,
+                        earlier.logical
+                    ),
+                    recorder,
+                );
+            }
+        }
+        self.last_stamped.insert(node, (entry.index, time));
     }
 
     /// Node `node` reported these state digests.

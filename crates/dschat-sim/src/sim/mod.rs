@@ -54,4 +54,4 @@ pub mod world;
 pub use config::{
     FaultKind, Micros, Mutant, SimConfig, Workload, DEFAULT_MAX_BATCH_ENTRIES, MILLISECOND, SECOND,
 };
-pub use run::{run, SimOutcome, Status, Verdict};
+pub use run::{run, SimOutcome, Status, Verdict, INVARIANTS_VERDICT};

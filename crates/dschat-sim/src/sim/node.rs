@@ -170,7 +170,9 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
             | Mutant::AcknowledgeBeforeCommit
             | Mutant::SkipBodyChecksums
             | Mutant::KeepTornTail
-            | Mutant::SnapshotRenameBeforeSync,
+            | Mutant::SnapshotRenameBeforeSync
+            | Mutant::FeedResumeSkipsFirstEvent
+            | Mutant::HybridClockFollowsPhysicalTimeBackwards,
         ) => {}
         #[cfg(feature = "bug-switches")]
         Some(Mutant::VoteWithoutPersist) => config.bugs.vote_without_persist = true,
@@ -186,6 +188,8 @@ fn raft_config(seed: u64, mutant: Option<Mutant>) -> Result<raft::Config, Replic
         Some(Mutant::AllowOverlappingMembershipChanges) => {
             config.bugs.allow_overlapping_membership_changes = true
         }
+        #[cfg(feature = "bug-switches")]
+        Some(Mutant::IgnoreStalledReplication) => config.bugs.ignore_stalled_replication = true,
         #[cfg(feature = "bug-switches")]
         Some(Mutant::NoPreVoteOrCheckQuorum) => {
             config.pre_vote = false;
@@ -234,5 +238,8 @@ fn apply_replica_mutant(replica: &mut Replica, mutant: Option<Mutant>) {
     replica.set_bug_switches(dschat_replica::ReplicaBugSwitches {
         forget_client_sessions: mutant == Some(Mutant::ForgetClientSessions),
         acknowledge_before_commit: mutant == Some(Mutant::AcknowledgeBeforeCommit),
+        feed_resume_skips_first_event: mutant == Some(Mutant::FeedResumeSkipsFirstEvent),
+        hybrid_clock_follows_physical_time_backwards: mutant
+            == Some(Mutant::HybridClockFollowsPhysicalTimeBackwards),
     });
 }

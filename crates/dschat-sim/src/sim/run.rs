@@ -27,6 +27,9 @@ pub const SETUP_LIMIT: Micros = 20 * SECOND;
 pub const DRAIN_LIMIT: Micros = 3 * SECOND;
 /// How long the healed cluster gets to bring every node to the same applied index.
 pub const QUIESCE_LIMIT: Micros = 15 * SECOND;
+/// The name of the verdict on the invariants checked while the run went on.
+pub const INVARIANTS_VERDICT: &str =
+    "invariants (election safety, state machine safety, log matching, digests, clock causality)";
 /// Process ids of the final reads: this plus the node's index.
 pub const FINAL_READ_PROCESS: u64 = 1_000_000;
 
@@ -466,7 +469,7 @@ fn final_reads(world: &mut World) {
 fn invariant_verdict(world: &World) -> Verdict {
     match world.invariants.violations.first() {
         None => verdict(
-            "invariants (election safety, state machine safety, log matching, digests)",
+            INVARIANTS_VERDICT,
             Status::Pass,
             format!(
                 "{} checks over {} steps",
@@ -474,7 +477,7 @@ fn invariant_verdict(world: &World) -> Verdict {
             ),
         ),
         Some((at, text)) => verdict(
-            "invariants (election safety, state machine safety, log matching, digests)",
+            INVARIANTS_VERDICT,
             Status::Fail,
             format!("at {:.3} s: {text}", *at as f64 / 1e6),
         ),
